@@ -1,0 +1,92 @@
+"""The CLI end to end through typer's CliRunner (and one real subprocess for start-up imports)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from hetplan import __version__
+from hetplan.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_help_and_version():
+    for flag in ("--help", "-h"):
+        result = run(flag)
+        assert result.exit_code == 0 and "solve" in result.output and "catalog" in result.output
+    assert run("--version").output.strip() == f"hetplan {__version__}"
+    assert "--slo" in run("solve", "--help").output
+
+
+def test_startup_imports_no_heavy_library():
+    code = ("import sys, hetplan.cli; heavy = {'mxnet', 'ortools', 'highspy', 'pulp', 'pandas', 'numpy', 'scipy', 'statsmodels'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_catalog_tables_and_json():
+    result = run("catalog")
+    assert result.exit_code == 0 and "c5.large" in result.output and "resnet200" in result.output
+    data = json.loads(run("catalog", "--json").output)
+    assert {r["instance_type"] for r in data["instances"]} >= {"c5.large", "p3.2xlarge"}
+    assert data["serverless"]["mb_per_vcpu"] == 1769
+
+
+def test_solve_show_end_to_end(tmp_path):
+    out = tmp_path / "plan.json"
+    result = run("solve", "--slo", "200ms", "--hours", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Plan summary" in result.output and "Per model" in result.output
+    plan = json.loads(out.read_text())
+    assert plan["schema_version"] == 1 and plan["targets"]["slo_ms"] == 200 and len(plan["windows"]) == 12
+    assert plan["solver"]["status"] == "optimal" and plan["solver"]["gap"] <= 0.01
+    assert all(a["expected_latency_ms"] <= 200 for w in plan["windows"] for a in w["assignments"])
+    shown = run("show", str(out))
+    assert shown.exit_code == 0 and f"${plan['summary']['total_cost_usd']:.2f}" in shown.output
+    as_json = json.loads(run("show", str(out), "--json").output)
+    assert as_json["summary"] == plan["summary"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["solve", "--slo", "fast"], "cannot read duration 'fast'"),
+    (["solve", "--slo", "200"], "has no unit"),
+    (["solve", "--slo", "200ms", "--models", "resnet20"], "did you mean 'resnet200'"),
+    (["solve", "--slo", "200ms", "--instance-types", "c5.larg"], "did you mean 'c5.large'"),
+    (["solve", "--slo", "200ms", "--trace", "missing.csv"], "missing.csv"),
+    (["solve", "--slo", "5ms"], "no model meets 5 ms"),
+    (["solve", "--slo", "200ms", "--mean-accuracy", "90%"], "relax --mean-accuracy"),
+    (["solve", "--slo", "50ms", "--min-accuracy", "75%"], "relax --slo to ≥ 232ms or --min-accuracy to ≤ 72.5%"),
+    (["solve", "--slo", "50ms", "--min-accuracy", "78%"], "the most accurate is resnet200 at 77.9%"),
+    (["solve", "--slo", "200ms", "--quota", "c5.large"], "write NAME=COUNT"),
+    (["solve", "--slo", "200ms", "--solver", "gurobi"], "unknown solver 'gurobi'"),
+    (["show", "nope.json"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "plan.json"
+    result = run(*args, "--out", str(out)) if args[0] == "solve" else run(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hetplan: error:") and message in lines[0], result.output
+    assert not out.exists()
+
+
+def test_broken_trace_is_reported(tmp_path):
+    trace = tmp_path / "t.csv"
+    trace.write_text("second,requests\n1,5\n2,-3\n")
+    result = run("solve", "--slo", "200ms", "--trace", str(trace), "--out", str(tmp_path / "p.json"))
+    assert result.exit_code == 2 and "line 3" in result.output and not (tmp_path / "p.json").exists()
+
+
+def test_show_rejects_a_non_plan(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"kind": "other"}')
+    result = run("show", str(path))
+    assert result.exit_code == 2 and "not a hetplan plan" in result.output

@@ -1,0 +1,59 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hetplan.errors import HetplanError
+from hetplan.units import format_duration, parse_accuracy, parse_duration, parse_size_mb
+
+
+@pytest.mark.parametrize("text, seconds", [("200ms", 0.2), ("0.2s", 0.2), ("1s", 1.0), ("5m", 300.0), ("1h", 3600.0), (" 2 min ", 120.0)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text, mb", [("512MB", 512), ("2GiB", 2048), ("1769mb", 1769), ("1GB", 1024), ("1024KiB", 1)])
+def test_sizes(text, mb):
+    assert parse_size_mb(text) == pytest.approx(mb)
+
+
+@pytest.mark.parametrize("text, value", [("0.75", 0.75), ("75%", 0.75), ("75", 0.75), ("72.5%", 0.725), (0.7, 0.7)])
+def test_accuracies(text, value):
+    assert parse_accuracy(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["200", "fast", "200 parsecs", "-5s", "0ms", "", "5m5s", "1e400x"])
+def test_bad_durations_name_the_problem(text):
+    with pytest.raises(HetplanError) as err:
+        parse_duration(text)
+    assert repr(text.strip())[1:-1] in str(err.value) or text == ""
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["512", "2TB", "big", "0MB"])
+def test_bad_sizes(text):
+    with pytest.raises(HetplanError):
+        parse_size_mb(text)
+
+
+@pytest.mark.parametrize("text", ["150%", "0", "abc", "0.5x"])
+def test_bad_accuracies(text):
+    with pytest.raises(HetplanError):
+        parse_accuracy(text)
+
+
+@given(st.floats(min_value=1e-3, max_value=1e6, allow_nan=False), st.sampled_from(["ms", "s", "m", "h"]))
+def test_duration_round_trip(value, unit):
+    factor = {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
+    parsed = parse_duration(f"{value!r}{unit}")
+    assert math.isclose(parsed, value * factor, rel_tol=1e-12)
+    assert math.isclose(parse_duration(format_duration(parsed)), parsed, rel_tol=1e-5)
+
+
+@given(st.text(max_size=12))
+def test_any_text_parses_or_fails_cleanly(text):
+    try:
+        assert parse_duration(text) > 0
+    except HetplanError as exc:
+        assert str(exc)
