@@ -63,6 +63,8 @@ def _clean(record: dict) -> dict:
         if isinstance(value, dict):
             out[key] = _clean(value)
             continue
+        if value is pd.NA:
+            value = None
         if isinstance(value, np.generic):
             value = value.item()
         if isinstance(value, float) and not math.isfinite(value):
@@ -79,15 +81,19 @@ def option_table(model: MilpModel) -> pd.DataFrame:
         "memory_mb": vm.memory_mb, "accuracy": vm.accuracy, "latency_ms": vm.latency_ms,
         "latency_basis": vm.latency_basis, "servers": vm.servers, "throughput_rps": vm.throughput_rps,
         "utilization_cap": vm.utilization, "capacity_rps": vm.capacity_rps,
-        "price_per_hour_usd": vm.price_per_hour_usd, "boot_seconds": vm.boot_seconds, "method": vm.method,
+        "price_per_hour_usd": vm.price_per_hour_usd, "boot_seconds": vm.boot_seconds,
+        "load_time_ms": vm.get("load_time_ms"), "peak_memory_mb": vm.get("peak_memory_mb"), "method": vm.method,
     })
     lam_part = pd.DataFrame({
         "option": lam.option, "model": lam.model, "platform": "lambda", "instance_type": None,
         "memory_mb": lam.memory_mb, "accuracy": lam.accuracy, "latency_ms": lam.latency_ms,
         "latency_basis": lam.latency_basis, "duration_ms": lam.duration_ms,
-        "cost_per_request_usd": lam.cost_per_request_usd, "load_time_ms": lam.load_time_ms, "method": lam.method,
+        "cost_per_request_usd": lam.cost_per_request_usd, "load_time_ms": lam.load_time_ms,
+        "peak_memory_mb": lam.get("peak_memory_mb"), "method": lam.method,
     })
-    return pd.concat([vm_part, lam_part], ignore_index=True)
+    table = pd.concat([vm_part, lam_part], ignore_index=True)
+    table["servers"] = table.servers.astype("Int64")  # whole numbers in JSON; null for Lambda rows
+    return table
 
 
 def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: float) -> Plan:

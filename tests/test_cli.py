@@ -53,6 +53,15 @@ def test_solve_show_end_to_end(tmp_path):
     assert shown.exit_code == 0 and f"${plan['summary']['total_cost_usd']:.2f}" in shown.output
     as_json = json.loads(run("show", str(out), "--json").output)
     assert as_json["summary"] == plan["summary"]
+    checked = run("validate", str(out))
+    assert checked.exit_code == 0 and "plan OK" in checked.output
+    # A plan edited by hand to drop a VM no longer has the capacity it claims.
+    window = next(w for w in plan["windows"] if any(a["platform"] == "vm" and a["count"] > 0 for a in w["assignments"]))
+    vm = next(a for a in window["assignments"] if a["platform"] == "vm" and a["count"] > 0)
+    vm["count"] -= 1
+    out.write_text(json.dumps(plan))
+    broken = run("validate", str(out))
+    assert broken.exit_code == 1 and "violates" in broken.output
 
 
 @pytest.mark.parametrize("args, message", [
