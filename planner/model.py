@@ -197,10 +197,13 @@ class _Builder:
                          row_ub=cat(self.row_ub), row_blocks=self.row_blocks)
 
 
-def build_model(windows: Windows, options: Options, limits: Limits = Limits()) -> MilpModel:
-    """The whole MILP: variables, then one builder per constraint family (see the module docstring)."""
+def build_model(windows: Windows, options: Options, limits: Limits = Limits(), tighten: bool = True) -> MilpModel:
+    """The whole MILP: variables, then one builder per constraint family (see the module docstring).
+
+    ``tighten=False`` leaves out the per-window count bounds (for benchmarks that measure what they buy).
+    """
     b = _Builder()
-    _add_variables(b, windows, options, limits)
+    _add_variables(b, windows, options, limits, tighten)
     add_demand(b, windows, options)
     add_vm_capacity(b, windows, options)
     add_launches(b, windows, options, limits)
@@ -229,7 +232,7 @@ def boot_mask(windows: Windows, options: Options, limits: Limits) -> np.ndarray:
     return (windows.start_s[:, None] - now) < options.vm.boot_seconds.to_numpy()[None, :]
 
 
-def _add_variables(b: _Builder, windows: Windows, options: Options, limits: Limits) -> None:
+def _add_variables(b: _Builder, windows: Windows, options: Options, limits: Limits, tighten: bool = True) -> None:
     T, V, Λ = len(windows), len(options.vm), len(options.lam)
     price_s = options.vm.price_per_hour_usd.to_numpy() / 3600.0
     boot = options.vm.boot_seconds.to_numpy()
@@ -240,6 +243,8 @@ def _add_variables(b: _Builder, windows: Windows, options: Options, limits: Limi
     global_ub = np.maximum(np.ceil(peak / capacity - 1e-9), n0) if V else np.zeros(0)
     per_window = np.ceil(demand[:, None] / capacity[None, :] - 1e-9)
     ub = np.where(boot[None, :] <= windows.duration_s[:, None], np.minimum(per_window, global_ub), global_ub)
+    if not tighten:
+        ub = np.broadcast_to(np.maximum(global_ub, 1e3), (T, V)) if V else np.zeros((T, 0))
     ub = np.where(boot_mask(windows, options, limits), np.minimum(ub, n0[None, :]), ub)
     b.add_vars("vm-count", (T, V), price_s[None, :] * windows.duration_s[:, None], 0.0, ub, True)
     b.add_vars("vm-rate", (T, V), 0.0, 0.0, np.minimum(demand[:, None], capacity[None, :] * ub), False)

@@ -61,8 +61,7 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
     import highspy
 
     started = time.perf_counter()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(opts.verbose))
+    h = _new_highs(highspy, opts.verbose)
     h.setOptionValue("time_limit", float(opts.time_limit_s))
     h.setOptionValue("mip_rel_gap", float(opts.gap))
     if opts.threads:
@@ -110,6 +109,26 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
     else:
         result_status = Status.ERROR
     return SolveResult(result_status, "highs", values, objective, bound, seconds, h.modelStatusToString(status))
+
+
+def _new_highs(highspy, verbose: bool):
+    """A Highs object; its C++ banner (printed once per process on fd 1) is kept out of our output."""
+    import os
+    import sys
+
+    if verbose:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
 
 
 def _highs_solution(highspy, start: np.ndarray):

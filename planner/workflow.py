@@ -29,6 +29,7 @@ class PlanRequest:
     gaps: str = "interpolate"
     hours: float | None = None
     load_scale: float = 1.0
+    predictor: str = "oracle"  # oracle: plan for the trace's own windows; else each window as predicted from the ones before
     profile: Path = catalog.DEFAULT_PROFILE
     instances: Path = catalog.DEFAULT_INSTANCES
     serverless: Path = catalog.DEFAULT_SERVERLESS
@@ -60,9 +61,25 @@ def load_windows(request: PlanRequest):
     if request.hours:
         trace = trace[trace.second < trace.second.iloc[0] + request.hours * 3600]
     stats = window_stats(trace, request.window_s, request.quantile, gaps=request.gaps)
+    if request.predictor != "oracle":
+        stats = predicted_windows(stats, request.predictor)
     for column in ("mean_rps", "peak_rps", "q_rps"):
         stats[column] = stats[column] * request.load_scale
     return stats
+
+
+def predicted_windows(stats, predictor: str):
+    """Each window's load as ``predictor`` forecasts it one step ahead from the windows before it only.
+
+    The first windows are history (at least 12, a quarter of the trace at most) and are not planned.
+    """
+    from hetplan.planner.predict import rolling_forecasts
+
+    forecasts = rolling_forecasts(stats, [predictor], min_history=min(max(12, len(stats) // 4), len(stats) - 1))
+    planned = stats.set_index("window").loc[forecasts.window].reset_index()
+    for column in ("mean_rps", "peak_rps", "q_rps"):
+        planned[column] = forecasts[f"pred_{column}"].clip(lower=0).to_numpy()
+    return planned
 
 
 def make_plan(request: PlanRequest) -> Plan:
@@ -107,7 +124,7 @@ def make_plan(request: PlanRequest) -> Plan:
                     "max_utilization": request.max_utilization,
                     "models": list(request.models) if request.models else None,
                     "instance_types": list(request.instance_types) if request.instance_types else None},
-        "load": {"window_s": request.window_s, "quantile": request.quantile, "predictor": "oracle",
+        "load": {"window_s": request.window_s, "quantile": request.quantile, "predictor": request.predictor,
                  "windows": len(windows), "gaps": request.gaps, "load_scale": request.load_scale,
                  "hours": request.hours},
         "limits": {"lambda_concurrency": concurrency, "lambda_architecture": request.lambda_architecture,

@@ -98,3 +98,32 @@ def test_pruning_keeps_the_optimum(reference):
     # Pruning removes no optimal plan: both optima agree within the proven gaps.
     assert results[1].objective <= results[0].objective * (1 + 1e-5)
     assert results[0].objective <= results[1].objective * (1 + 1e-5)
+
+
+def test_quota_and_budget_limits():
+    from hetplan.errors import HetplanError
+
+    base = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30))
+    used = set(base.assignments.dropna(subset=["instance_type"]).instance_type)
+    assert "c5.2xlarge" in used
+    capped = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30, quotas={"c5.2xlarge": 0}))
+    assert "c5.2xlarge" not in set(capped.assignments.dropna(subset=["instance_type"]).instance_type)
+    assert capped.summary["total_cost_usd"] >= base.meta["solver"]["bound_usd"] - 1e-9
+    cost = base.summary["total_cost_usd"]
+    within = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30, budget_usd=cost * 1.02))
+    assert within.summary["total_cost_usd"] <= cost * 1.02 + 1e-9
+    with pytest.raises(HetplanError, match="no plan fits --budget"):
+        make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30, budget_usd=cost * 0.5))
+
+
+def test_predicted_windows_see_only_the_past():
+    from hetplan.planner.traces import load_trace, window_stats
+    from hetplan.planner.workflow import predicted_windows
+
+    trace = load_trace(catalog.DEFAULT_TRACE)
+    stats = window_stats(trace[trace.second < 6 * 3600], "5m", 0.95)
+    spiked = stats.copy()
+    spiked.loc[spiked.index[-1], ["mean_rps", "peak_rps", "q_rps"]] *= 50  # the last window explodes
+    plain, changed = predicted_windows(stats, "peak-aware"), predicted_windows(spiked, "peak-aware")
+    assert len(plain) == len(stats) - 18 and plain.window.iloc[0] == 18  # a quarter of 72 windows is history
+    assert np.allclose(plain.q_rps.to_numpy(), changed.q_rps.to_numpy())  # no forecast saw the spike
