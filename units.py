@@ -24,30 +24,26 @@ def _split(text: str, what: str, example: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
+def _parse_with_unit(text: str, units: dict[str, float], what: str, example: str, unit_hint: str, bare: str) -> float:
+    value, unit = _split(text, what, example)
+    if not unit:
+        raise HetplanError(f"{what} '{text}' has no unit: write e.g. {text}{bare}")
+    factor = units.get(unit.lower())
+    if factor is None:
+        raise HetplanError(f"unknown {what} unit '{unit}' in '{text}': use {unit_hint}")
+    if value <= 0:
+        raise HetplanError(f"{what} '{text}' must be positive")
+    return value * factor
+
+
 def parse_duration(text: str) -> float:
     """Seconds in a duration string such as ``200ms``, ``0.2s`` or ``5m``."""
-    value, unit = _split(text, "duration", "200ms, 0.2s, 5m")
-    if not unit:
-        raise HetplanError(f"duration '{text}' has no unit: write e.g. {text}ms or {text}s")
-    factor = _DURATION_UNITS.get(unit.lower())
-    if factor is None:
-        raise HetplanError(f"unknown duration unit '{unit}' in '{text}': use ms, s, m or h")
-    if value <= 0:
-        raise HetplanError(f"duration '{text}' must be positive")
-    return value * factor
+    return _parse_with_unit(text, _DURATION_UNITS, "duration", "200ms, 0.2s, 5m", "ms, s, m or h", "ms or s")
 
 
 def parse_size_mb(text: str) -> float:
     """MiB in a size string such as ``512MB`` or ``2GiB`` (MB and MiB both mean 2^20 bytes, as AWS Lambda does)."""
-    value, unit = _split(text, "size", "512MB, 2GiB")
-    if not unit:
-        raise HetplanError(f"size '{text}' has no unit: write e.g. {text}MB")
-    factor = _SIZE_UNITS_MB.get(unit.lower())
-    if factor is None:
-        raise HetplanError(f"unknown size unit '{unit}' in '{text}': use KB, MB, MiB, GB or GiB")
-    if value <= 0:
-        raise HetplanError(f"size '{text}' must be positive")
-    return value * factor
+    return _parse_with_unit(text, _SIZE_UNITS_MB, "size", "512MB, 2GiB", "KB, MB, MiB, GB or GiB", "MB")
 
 
 def parse_accuracy(text: str | float) -> float:

@@ -37,7 +37,7 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     chunk = chunk_windows or DEFAULT_CHUNK_WINDOWS
     decompose = len(windows) > 2 * chunk and limits.budget_usd is None  # small horizons solve faster whole
     if decompose:
-        result, method = _solve_decomposed(model, windows, options, limits, backend, time_limit_s, gap, chunk), "decomposed"
+        result, method = _solve_decomposed(model, windows, options, limits, solver, time_limit_s, gap, chunk), "decomposed"
     else:
         result, method = backend(model, SolveOptions(time_limit_s=time_limit_s, gap=gap)), "full"
     if result.values is None:
@@ -57,40 +57,60 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     return build_plan(model, result.values, full_meta, targets.percentile)
 
 
-def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limits: Limits, backend,
+def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limits: Limits, solver: str,
                       time_limit_s: float, gap: float, chunk: int) -> SolveResult:
     started = time.perf_counter()
     T = len(windows)
     cuts = list(range(0, T, chunk))
     if T - cuts[-1] < chunk // 2 and len(cuts) > 1:  # no tiny last chunk
         cuts.pop()
-    bounds = list(zip(cuts, cuts[1:] + [T]))
+    spans = list(zip(cuts, cuts[1:] + [T]))
     peak = float(windows.demand_rps.max())
-    parts, lower = [], 0.0
-    chunk_budget = 0.6 * time_limit_s / len(bounds)
-    for k, (a, b) in enumerate(bounds):
-        part_limits = dataclasses.replace(limits, demand_peak_rps=peak, free_start=k > 0)
-        part = build_model(windows.slice(a, b), options, part_limits)
-        result = backend(part, SolveOptions(time_limit_s=chunk_budget, gap=gap / 2))
-        if result.values is None:
-            return result
-        lower = lower + result.bound if (lower is not None and result.bound is not None) else None
-        parts.append((part, result.values))
-    joined = _join(model, parts, initial_counts(options, limits))
-    objective = float(model.cost @ joined)
-    elapsed = time.perf_counter() - started
-    best = SolveResult(Status.FEASIBLE, backend.__name__.removeprefix("solve_"), joined, objective, lower, elapsed, "decomposed")
+    parts = [build_model(windows.slice(a, b), options,
+                         dataclasses.replace(limits, demand_peak_rps=peak, free_start=k > 0))
+             for k, (a, b) in enumerate(spans)]
+    workers = min(len(parts), _cores())
+    per_chunk = SolveOptions(time_limit_s=0.6 * time_limit_s * workers / len(parts), gap=gap / 2,
+                             threads=1 if workers > 1 else None)
+    results = _map_chunks(solver, parts, per_chunk, workers)
+    failed = next((r for r in results if r.values is None), None)
+    if failed is not None:
+        return failed
+    lower = sum(r.bound for r in results) if all(r.bound is not None for r in results) else None
+    joined = _join(model, list(zip(parts, (r.values for r in results))), initial_counts(options, limits))
+    best = SolveResult(Status.FEASIBLE, results[0].solver, joined, float(model.cost @ joined), lower,
+                       time.perf_counter() - started, "decomposed")
+    remaining = time_limit_s - (time.perf_counter() - started)
+    if best.gap is not None and best.gap > gap and remaining > 1.0:
+        polished = get_backend(solver)(model, SolveOptions(time_limit_s=remaining, gap=gap, start=joined))
+        bounds = [b for b in (lower, polished.bound) if b is not None]
+        if polished.values is not None and polished.objective < best.objective:
+            best = polished
+        best = dataclasses.replace(best, bound=max(bounds) if bounds else None)
     if best.gap is not None and best.gap <= gap:
-        return dataclasses.replace(best, status=Status.OPTIMAL)
-    remaining = time_limit_s - elapsed
-    if remaining > 1.0:
-        polished = backend(model, SolveOptions(time_limit_s=remaining, gap=gap, start=joined))
-        if polished.values is not None and polished.objective <= objective:
-            bound = max(b for b in (lower, polished.bound) if b is not None) if (lower or polished.bound) else None
-            best = dataclasses.replace(polished, bound=bound, seconds=time.perf_counter() - started)
-            if best.gap is not None and best.gap <= gap:
-                best = dataclasses.replace(best, status=Status.OPTIMAL)
+        best = dataclasses.replace(best, status=Status.OPTIMAL)
     return dataclasses.replace(best, seconds=time.perf_counter() - started)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _solve_one(solver: str, model: MilpModel, opts: SolveOptions) -> SolveResult:
+    return get_backend(solver)(model, opts)
+
+
+def _map_chunks(solver: str, parts: list[MilpModel], opts: SolveOptions, workers: int) -> list[SolveResult]:
+    """Chunks are independent relaxations: solve them in parallel processes when there are cores for it."""
+    if workers <= 1:
+        return [_solve_one(solver, part, opts) for part in parts]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_solve_one, [solver] * len(parts), parts, [opts] * len(parts)))
 
 
 def _join(model: MilpModel, parts: list[tuple[MilpModel, np.ndarray]], initial: np.ndarray) -> np.ndarray:
