@@ -38,7 +38,7 @@ def _parse_with_unit(text: str, units: dict[str, float], what: str, example: str
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration string such as ``200ms``, ``0.2s`` or ``5m``."""
-    return _parse_with_unit(text, _DURATION_UNITS, "duration", "200ms, 0.2s, 5m", "ms, s, m or h", "ms or s")
+    return _parse_with_unit(text, _DURATION_UNITS, "duration", "200ms, 0.2s, 5m", "ms, s, m or h", "ms")
 
 
 def parse_size_mb(text: str) -> float:
