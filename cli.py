@@ -123,6 +123,8 @@ def solve_command(
     models: Annotated[Optional[str], typer.Option(help="Only these models, comma-separated.")] = None,
     instance_types: Annotated[Optional[str], typer.Option(help="Only these instance types, comma-separated.")] = None,
     lambda_architecture: Annotated[str, typer.Option(help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
+    local_as_family: Annotated[Optional[str], typer.Option(help="Take profile rows measured on local CPU shapes (local-Nvcpu) "
+                                                                  "as this instance family's N-vCPU size, e.g. c5.")] = None,
     lambda_concurrency: Annotated[Optional[int], typer.Option(help="Lambda concurrency limit (default: the catalog's account default).")] = None,
     quota: Annotated[Optional[str], typer.Option(help="VM quotas per type, e.g. c5.large=10,c5.xlarge=4.")] = None,
     budget: Annotated[Optional[float], typer.Option(help="Budget in dollars for the whole horizon.")] = None,
@@ -153,7 +155,7 @@ def solve_command(
         trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, hours=hours, predictor=predictor,
         load_scale=load_scale, profile=profile or DEFAULT_PROFILE, instances=instances or DEFAULT_INSTANCES,
         serverless=serverless or DEFAULT_SERVERLESS, models_catalog=model_catalog or DEFAULT_MODELS,
-        lambda_architecture=lambda_architecture, models=_split(models), instance_types=_split(instance_types),
+        lambda_architecture=lambda_architecture, local_as_family=local_as_family, models=_split(models), instance_types=_split(instance_types),
         lambda_concurrency=lambda_concurrency, quotas=_pairs(quota, "--quota"), budget_usd=budget,
         initial_vms=_pairs(initial_vms, "--initial-vms"), max_utilization=max_utilization,
         lead_time_s=0.0 if lead_time.strip() in ("0", "0s") else parse_duration(lead_time), solver=solver,
@@ -229,11 +231,29 @@ def validate_command(
     typer.echo(f"plan OK: all constraints hold; cost ${result.total_cost_usd:.4f} recomputed from the catalog")
 
 
+def _guarded(sub: typer.Typer) -> typer.Typer:
+    """A copy of a sub-app whose callback and commands report domain errors like ours."""
+    import copy
+
+    clone = copy.copy(sub)
+    if sub.registered_callback and sub.registered_callback.callback:
+        clone.registered_callback = copy.copy(sub.registered_callback)
+        clone.registered_callback.callback = handle_errors(sub.registered_callback.callback)
+    clone.registered_commands = []
+    for command in sub.registered_commands:
+        command = copy.copy(command)
+        command.callback = handle_errors(command.callback)
+        clone.registered_commands.append(command)
+    return clone
+
+
 def _register_extensions() -> None:
     """Commands that live in their own CLI modules (each imports its heavy libraries lazily)."""
     from hetplan.cli_predict import predict_command
+    from hetplan.cli_profile import profile_app
 
     app.command("predict")(handle_errors(predict_command))
+    app.add_typer(_guarded(profile_app), name="profile")
 
 
 _register_extensions()

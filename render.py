@@ -84,17 +84,22 @@ def _accuracy_target(targets: dict) -> str:
     return ", ".join(parts) or "none"
 
 
+def _joined(frame: pd.DataFrame, by: str, describe) -> dict:
+    """{window: text} from ``describe(group)`` per group (empty frames give {})."""
+    return {key: describe(group) for key, group in frame.groupby(by)}
+
+
 def _per_window(plan) -> pd.DataFrame:
     a, w = plan.assignments, plan.windows
     vm = a[a.platform == "vm"]
     lam = a[a.platform == "lambda"]
-    vms = vm.groupby("window").apply(lambda g: ", ".join(f"{c} {t}" for t, c in g.groupby("instance_type")["count"].sum().items()), include_groups=False)
-    mix = a.groupby("window").apply(lambda g: ", ".join(f"{m} {s:.0%}" for m, s in g.groupby("model").share.sum().sort_values(ascending=False).items()), include_groups=False)
-    lam_text = lam.groupby("window").apply(lambda g: f"{g.share.sum():.0%} @ " + "/".join(f"{m:g}MB" for m in sorted(set(g.memory_mb))), include_groups=False)
+    vms = _joined(vm, "window", lambda g: ", ".join(f"{c} {t}" for t, c in g.groupby("instance_type")["count"].sum().items()))
+    mix = _joined(a, "window", lambda g: ", ".join(f"{m} {s:.0%}" for m, s in g.groupby("model").share.sum().sort_values(ascending=False).items()))
+    lam_text = _joined(lam, "window", lambda g: f"{g.share.sum():.0%} @ " + "/".join(f"{m:g}MB" for m in sorted(set(g.memory_mb))))
     idx = w["index"]
-    start = pd.to_timedelta(w.start_s - w.start_s.iloc[0], unit="s")
+    start = (w.start_s - w.start_s.iloc[0]).astype(int)
     return pd.DataFrame({
-        "window": idx, "start": start.map(lambda d: f"{int(d.total_seconds() // 3600)}:{int(d.total_seconds() % 3600 // 60):02d}"),
+        "window": idx, "start": start.map(lambda sec: f"{sec // 3600}:{sec % 3600 // 60:02d}"),
         "load rps": w.demand_rps.round(0), "VMs": idx.map(vms).fillna(""), "Lambda": idx.map(lam_text).fillna(""),
         "model mix": idx.map(mix).fillna(""), "accuracy": w.mean_accuracy, "cost $": w.cost_usd,
     })
@@ -108,6 +113,6 @@ def _per_model(plan) -> pd.DataFrame:
     table = frame.groupby("model").agg(requests=("served", "sum"), cost=("cost_usd", "sum")).reset_index()
     table["accuracy"] = table.model.map(frame.assign(acc=frame.option.map(accuracy)).groupby("model").acc.first())
     table["share of requests"] = table.requests / table.requests.sum()
-    platforms = frame.groupby("model").apply(lambda g: ", ".join(sorted(set(g.option.str.split("@").str[1] + " (" + g.platform + ")"))), include_groups=False)
+    platforms = _joined(frame, "model", lambda g: ", ".join(sorted(set(g.option.str.split("@").str[1] + " (" + g.platform + ")"))))
     table["platforms"] = table.model.map(platforms)
     return table.rename(columns={"cost": "cost $"})[["model", "accuracy", "share of requests", "cost $", "platforms"]]

@@ -106,6 +106,24 @@ def extrapolate_family(profile: pd.DataFrame, instances: pd.DataFrame) -> pd.Dat
     return pd.concat(new_rows, ignore_index=True)
 
 
+def map_local_shapes(profile: pd.DataFrame, instances: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Take VM rows measured on local CPU shapes (``local-Nvcpu``) as the ``family`` size with N vCPUs.
+
+    An explicit user assumption (``--local-as-family``): the local CPU stands in for that family's.
+    The rows become ``method=extrapolated`` so plans list them; shapes with no such size are dropped.
+    """
+    sizes = instances[instances.family == family]
+    if sizes.empty:
+        raise HetplanError(f"no instance family '{family}' in the instance catalog{did_you_mean(family, instances.family)}")
+    by_vcpus = dict(zip(sizes.vcpus, sizes.instance_type))
+    local = (profile.platform == "vm") & profile.instance_type.str.match(r"^local-\d+vcpu$")
+    mapped = profile.loc[local].assign(instance_type=lambda f: f.vcpus.map(by_vcpus))
+    mapped = mapped.dropna(subset=["instance_type"])
+    mapped = mapped.assign(memory_mb=mapped.instance_type.map(instances.memory_gib) * 1024, method="extrapolated",
+                           source=profile.loc[mapped.index, "instance_type"] + " measurement taken as " + mapped.instance_type)
+    return pd.concat([profile.loc[~local], mapped], ignore_index=True)
+
+
 def _accuracy(profile_rows: pd.DataFrame, models: pd.DataFrame) -> pd.Series:
     """Top-1 as a fraction: the profile's value where given (measured or published), else the catalog's."""
     from_catalog = profile_rows.model.map(models.top1) if len(models) else pd.Series(np.nan, index=profile_rows.index)

@@ -94,8 +94,8 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     values = np.asarray(h.getSolution().col_value) if has_solution else None
     objective = info.objective_function_value if has_solution else None
-    if opts.relax:
-        bound = objective
+    if opts.relax or not model.integer.any():  # an LP: its optimum is its own bound
+        bound = objective if status == ms.kOptimal else None
     else:
         bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
     if status == ms.kOptimal:

@@ -8,7 +8,7 @@ from pathlib import Path
 from hetplan import catalog
 from hetplan.errors import HetplanError
 from hetplan.planner.model import Limits, Windows
-from hetplan.planner.options import Targets, build_options, prune_dominated
+from hetplan.planner.options import Targets, build_options, map_local_shapes, prune_dominated
 from hetplan.planner.plan import Plan
 
 # Default accuracy target: a traffic-weighted mean top-1 of 70% rules out serving everything with the
@@ -35,6 +35,7 @@ class PlanRequest:
     serverless: Path = catalog.DEFAULT_SERVERLESS
     models_catalog: Path = catalog.DEFAULT_MODELS
     lambda_architecture: str = "x86_64"
+    local_as_family: str | None = None  # take local-Nvcpu profile rows as this family's N-vCPU size
     models: tuple[str, ...] | None = None
     instance_types: tuple[str, ...] | None = None
     lambda_concurrency: int | None = None
@@ -93,6 +94,8 @@ def make_plan(request: PlanRequest) -> Plan:
     serverless = catalog.load_serverless(request.serverless, request.lambda_architecture)
     models = catalog.load_models(request.models_catalog)
     profile = catalog.load_profile(request.profile)
+    if request.local_as_family:
+        profile = map_local_shapes(profile, instances, request.local_as_family)
     mean_accuracy = request.effective_mean_accuracy()
     targets = Targets(slo_s=request.slo_s, percentile=request.percentile, min_accuracy=request.min_accuracy,
                       mean_accuracy=mean_accuracy, models=request.models, instance_types=request.instance_types,

@@ -99,3 +99,29 @@ def test_show_rejects_a_non_plan(tmp_path):
     path.write_text('{"kind": "other"}')
     result = run("show", str(path))
     assert result.exit_code == 2 and "not a hetplan plan" in result.output
+
+
+def test_solve_accepts_the_local_example_profile(tmp_path):
+    from hetplan.catalog import DATA_DIR
+
+    out = tmp_path / "plan.json"
+    profile = DATA_DIR / "profiles" / "local-example.csv"
+    result = run("solve", "--slo", "1s", "--hours", "1", "--profile", str(profile), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    plan = json.loads(out.read_text())
+    # Local CPU shapes are not EC2 types: without --local-as-family only Lambda serves.
+    assert {a["platform"] for w in plan["windows"] for a in w["assignments"]} == {"lambda"}
+    result = run("solve", "--slo", "1s", "--hours", "1", "--profile", str(profile), "--local-as-family", "c5", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    plan = json.loads(out.read_text())
+    vm_types = {a["instance_type"] for w in plan["windows"] for a in w["assignments"] if a["platform"] == "vm"}
+    assert vm_types and vm_types <= {"c5.large", "c5.xlarge", "c5.2xlarge", "c5.4xlarge"}
+    used_vm = {a["option"] for w in plan["windows"] for a in w["assignments"] if a["platform"] == "vm"}
+    assert used_vm <= set(plan["summary"]["extrapolated_options_used"])  # listed as relied-on assumptions
+    assert run("validate", str(out)).exit_code == 0
+
+
+def test_profile_command_is_registered_and_checks_arguments():
+    assert "--lambda-memory" in run("profile", "--help").output
+    result = run("profile", "--models", "resnet20", "--quick")
+    assert result.exit_code == 2 and "did you mean" in result.output
