@@ -251,8 +251,11 @@ def _register_extensions() -> None:
     """Commands that live in their own CLI modules (each imports its heavy libraries lazily)."""
     from hetplan.cli_predict import predict_command
     from hetplan.cli_profile import profile_app
+    from hetplan.cli_replay import compare_command, simulate_command
 
     app.command("predict")(handle_errors(predict_command))
+    app.command("simulate")(handle_errors(simulate_command))
+    app.command("compare")(handle_errors(compare_command))
     app.add_typer(_guarded(profile_app), name="profile")
 
 

@@ -125,3 +125,21 @@ def test_profile_command_is_registered_and_checks_arguments():
     assert "--lambda-memory" in run("profile", "--help").output
     result = run("profile", "--models", "resnet20", "--quick")
     assert result.exit_code == 2 and "did you mean" in result.output
+
+
+def test_simulate_and_compare_end_to_end(tmp_path):
+    out = tmp_path / "plan.json"
+    assert run("solve", "--slo", "200ms", "--hours", "2", "--out", str(out)).exit_code == 0
+    result = run("simulate", "--plan", str(out), "--overflow")
+    assert result.exit_code == 0, result.output
+    assert "violations" in result.output.lower()
+    table = tmp_path / "compare.csv"
+    result = run("compare", "--hours", "2", "--policies", "vm-peak,lambda-only,hetplan", "--time-limit", "5", "--out", str(table))
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    rows = pd.read_csv(table)
+    assert set(rows.policy) == {"vm-peak", "lambda-only", "hetplan"}
+    by = rows.set_index("policy")
+    # Statically provisioning for the peak on VMs is never cheaper than planning per window.
+    assert by.loc["vm-peak", "cost_usd"] > by.loc["hetplan", "cost_usd"]

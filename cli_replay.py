@@ -1,0 +1,240 @@
+"""``hetplan simulate`` (replay a plan against a trace) and ``hetplan compare`` (every policy on one trace).
+
+Registered by ``cli.py``; heavy imports (pandas, the planner, matplotlib) happen inside the commands so
+importing this module stays fast. ``HetplanError`` is turned into exit code 2 by the main CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hetplan.errors import HetplanError
+
+ALL_POLICIES = "hetplan,vm-reactive,vm-peak,lambda-only,mark-like,oracle"
+_COMPARE_COLUMNS = {  # table column -> (report field, format)
+    "policy": ("policy", "{}"),
+    "cost": ("cost_usd", "${:,.2f}"),
+    "cost vs best": ("cost_vs_best_pct", "{:+.1f}%"),
+    "SLO violations": ("violation_pct", "{:.3f}%"),
+    "violations vs best": ("violations_vs_best_pct", "{:+.0f}%"),
+    "p99 latency": ("latency_p99_ms", "{:,.0f} ms"),
+    "mean accuracy": ("accuracy_pct", "{:.1f}%"),
+    "Lambda share": ("lambda_pct", "{:.2f}%"),
+    "cold starts": ("cold_starts", "{:,.0f}"),
+    "VM-hours": ("vm_hours", "{:,.1f}"),
+}
+
+
+def _resolve_trace(path: Path | None) -> Path:
+    """The trace path as given, else the same name among the shipped traces (so ``--trace
+    data/traces/wits.csv.gz`` works from any folder after a plain install)."""
+    from hetplan.catalog import DATA_DIR, DEFAULT_TRACE
+
+    if path is None:
+        return DEFAULT_TRACE
+    if path.exists():
+        return path
+    for candidate in (DATA_DIR.parent / path, DATA_DIR / "traces" / path.name):
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def _check_suffix(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise HetplanError(f"{option} '{path}': write a {' or '.join(suffixes)} file")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _write_table(frame, path: Path) -> None:
+    from hetplan.fileio import write_text_atomic
+
+    if path.suffix.lower() == ".json":
+        write_text_atomic(path, frame.to_json(orient="records", indent=1) + "\n")
+    elif path.suffix.lower() == ".csv":
+        write_text_atomic(path, frame.to_csv(index=False))
+    else:
+        raise HetplanError(f"--out '{path}': write a .csv or .json file")
+
+
+def _show(console, title: str, frame, columns: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name in columns:
+        table.add_column(name, justify="left" if name == "policy" else "right")
+    for row in frame.to_dict("records"):
+        cells = []
+        for field, fmt in columns.values():
+            value = row.get(field)
+            cells.append("–" if value is None or value != value else fmt.format(value))
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _plot(replays: dict, path: Path, title: str) -> None:
+    """Load vs provisioned VM capacity (and the Lambda rate) per policy over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if path.suffix.lower() != ".png":
+        raise HetplanError(f"--plot '{path}': write a .png file")
+    fig, axes = plt.subplots(len(replays), 1, figsize=(11, 2.1 * len(replays)), sharex=True, squeeze=False)
+    for ax, (name, result) in zip(axes[:, 0], replays.items()):
+        t = result.timeline
+        hours = (t.start_s - t.start_s.iloc[0]) / 3600
+        ax.plot(hours, t.peak_rps, color="0.75", lw=0.8, label="peak load (req/s)")
+        ax.plot(hours, t.mean_rps, color="black", lw=1.0, label="mean load")
+        ax.step(hours, t.vm_capacity_rps, where="post", color="tab:blue", lw=1.2, label="VM throughput")
+        ax.plot(hours, t.lambda_requests / (t.end_s - t.start_s), color="tab:orange", lw=1.0, label="Lambda rate")
+        r = result.report
+        ax.set_title(f"{name}: ${r.cost_usd:,.2f}, {r.violation_pct:.3f}% late", fontsize=9, loc="left")
+        ax.set_ylabel("req/s")
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=4)
+    axes[-1, 0].set_xlabel("hours into the trace")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def compare_command(
+    trace: Annotated[Optional[Path], typer.Option(help="Per-second trace to replay (default: the shipped WITS trace).")] = None,
+    slo: Annotated[str, typer.Option(help="Latency SLO, e.g. 200ms.")] = "200ms",
+    mean_accuracy: Annotated[Optional[str], typer.Option(help="Traffic-weighted mean top-1 to reach, e.g. 0.70 or 70%.")] = "0.70",
+    min_accuracy: Annotated[Optional[str], typer.Option(help="Top-1 every model served must reach.")] = None,
+    policies: Annotated[str, typer.Option(help="Comma-separated policies to compare.")] = ALL_POLICIES,
+    window: Annotated[str, typer.Option(help="Planning / prediction window.")] = "5m",
+    hours: Annotated[Optional[float], typer.Option(help="Replay only the first HOURS of the trace.")] = None,
+    keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance.")] = "10m",
+    predictor: Annotated[str, typer.Option(help="hetplan's load predictor (mark-like always predicts then pads).")] = "ewma",
+    horizon: Annotated[int, typer.Option(help="hetplan: windows planned at each re-plan.")] = 12,
+    replan_every: Annotated[int, typer.Option(help="hetplan: windows between re-plans.")] = 6,
+    time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve (hetplan re-plans; the oracle gets 6x).")] = 10.0,
+    method: Annotated[str, typer.Option(help="fluid (fast) or events (request by request; short traces).")] = "fluid",
+    profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: the AWS reference profile).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the table as CSV or JSON.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw load vs provisioned capacity per policy (PNG).")] = None,
+):
+    """Replay every policy on the same trace, profile, SLO and accuracy target; one row per policy."""
+    from hetplan.planner.policies import POLICIES, compare, make_scenario, solver_plan_fn
+    from hetplan.units import parse_accuracy, parse_duration
+
+    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown:
+        from hetplan.errors import did_you_mean
+
+        raise HetplanError(f"unknown policy '{unknown[0]}'{did_you_mean(unknown[0], POLICIES)}")
+    _check_suffix(out, (".csv", ".json"), "--out")  # before minutes of work, not after
+    _check_suffix(plot, (".png",), "--plot")
+    trace = _resolve_trace(trace)
+    window_s = parse_duration(window)
+    if not float(window_s).is_integer():
+        raise HetplanError(f"--window {window} must be a whole number of seconds")
+    sc = make_scenario(trace, parse_duration(slo), mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
+                       min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None, window_s=int(window_s),
+                       profile=profile, hours=hours)
+    params = {"hetplan": {"predictor": predictor, "horizon": horizon, "replan_every": replan_every,
+                          "plan_fn": solver_plan_fn(time_limit_s=time_limit)},
+              "oracle": {"plan_fn": solver_plan_fn(time_limit_s=6 * time_limit, gap=0.01)}}
+    table, replays = compare(sc, names, params, method=method, keep_alive_s=parse_duration(keep_alive))
+    table["accuracy_pct"] = 100 * table.mean_accuracy
+    table["lambda_pct"] = 100 * table.lambda_requests / table.requests
+    best = table.attrs.get("best_baseline")
+    title = (f"{trace.name}: {sc.targets.slo_s * 1000:g} ms SLO (p{sc.targets.percentile * 100:g}), "
+             f"accuracy ≥ {sc.accuracy_target:.0%}; best baseline: {best}")
+    console = _console()
+    _show(console, title, table, _COMPARE_COLUMNS)
+    for row in table[table.error.notna()].itertuples():
+        console.print(f"{row.policy}: not run: {row.error}")
+    if out:
+        _write_table(table, out)
+    if plot:
+        _plot(replays, plot, title)
+
+
+def simulate_command(
+    plan: Annotated[Path, typer.Option(help="Plan JSON written by hetplan solve --out.")],
+    trace: Annotated[Optional[Path], typer.Option(help="Trace to replay (default: the plan's trace).")] = None,
+    slo: Annotated[Optional[str], typer.Option(help="Latency SLO (default: the plan's).")] = None,
+    overflow: Annotated[bool, typer.Option(help="Send what the VMs cannot serve within the SLO to Lambda.")] = False,
+    keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance.")] = "10m",
+    method: Annotated[str, typer.Option(help="fluid (fast) or events (request by request; short traces).")] = "fluid",
+    window: Annotated[str, typer.Option(help="Width of the timeline's windows.")] = "5m",
+    profile: Annotated[Optional[Path], typer.Option(help="Profile for Lambda load times the plan lacks (default: the plan's).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the per-window timeline as CSV or JSON.")] = None,
+):
+    """Replay a plan against the actual per-second trace: violations, latency, cost, accuracy."""
+    import json
+
+    import pandas as pd
+
+    _check_suffix(out, (".csv", ".json"), "--out")
+    from hetplan import catalog
+    from hetplan.planner.policies import accurate_lambda_of_plan, plan_deployment
+    from hetplan.planner.simulate import replay
+    from hetplan.planner.traces import load_trace
+    from hetplan.units import parse_duration
+
+    if not plan.is_file():
+        raise HetplanError(f"plan file '{plan}' does not exist")
+    try:
+        data = json.loads(plan.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HetplanError(f"plan file '{plan}' is not JSON: {exc}") from None
+    if data.get("kind") != "hetplan.plan":
+        raise HetplanError(f"'{plan}' is not a hetplan plan (kind '{data.get('kind')}')")
+    inputs = data.get("inputs", {})
+    trace = _resolve_trace(trace or Path(inputs.get("trace", {}).get("path", catalog.DEFAULT_TRACE)))
+    profile = profile or Path(inputs.get("profile", {}).get("path", catalog.DEFAULT_PROFILE))
+    slo_ms = data.get("targets", {}).get("slo_ms")
+    if slo is None and slo_ms is None:
+        raise HetplanError(f"plan '{plan}' has no targets.slo_ms: pass --slo")
+    slo_s = parse_duration(slo) if slo else slo_ms / 1000.0
+    limits = data.get("limits", {})
+    pricing = catalog.load_serverless(None, limits.get("lambda_architecture", "x86_64"))
+    load_time = catalog.load_profile(profile).load_time_ms.max()
+    spill = accurate_lambda_of_plan(data) if overflow else None
+    windows = data.get("windows") or []
+    if not windows:
+        raise HetplanError(f"plan '{plan}' has no windows")
+    first, last = float(windows[0]["start_s"]), float(windows[-1]["end_s"])
+    requests = load_trace(trace)
+    requests = requests[(requests.second >= first) & (requests.second < last)]
+    if requests.empty:
+        raise HetplanError(f"the trace '{trace.name}' has no seconds in the plan's span {first:g}..{last:g} s")
+    deployment = plan_deployment(data, overflow=spill, name=plan.stem, end_s=last)
+    result = replay(requests, deployment, slo_s, pricing,
+                    keep_alive_s=parse_duration(keep_alive), concurrency_limit=limits.get("lambda_concurrency"),
+                    default_load_time_ms=float(load_time) if pd.notna(load_time) else None, method=method,
+                    window_s=int(parse_duration(window)))
+    report = result.report.to_dict()
+    hours = report.pop("vm_hours")
+    report["vm_hours"] = ", ".join(f"{k} {v:,.2f}" for k, v in hours.items()) or "–"
+    frame = pd.DataFrame({"metric": list(report), "value": [_fmt(v) for v in report.values()]})
+    from hetplan.render import show_frame
+
+    show_frame(_console(), f"Replay of {plan.name} on {trace.name}, seconds {first:g}..{last:g} "
+                           f"(the plan's span), {slo_s * 1000:g} ms SLO", frame)
+    if out:
+        _write_table(result.timeline, out)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:,.6g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
