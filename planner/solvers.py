@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -145,7 +146,7 @@ def solve_cbc(model: MilpModel, opts: SolveOptions) -> SolveResult:
     started = time.perf_counter()
     prob = pulp.LpProblem("hetplan", pulp.LpMinimize)
     cat = [pulp.LpInteger if (i and not opts.relax) else pulp.LpContinuous for i in model.integer]
-    zs = [pulp.LpVariable(f"z{j}", lowBound=_finite(model.lb[j]), upBound=_finite(model.ub[j]), cat=cat[j])
+    zs = [prob.add_variable(f"z{j}", lowBound=_finite(model.lb[j]), upBound=_finite(model.ub[j]), cat=cat[j])
           for j in range(model.num_vars)]
     prob += pulp.LpAffineExpression(zip(zs, model.cost)) + model.objective_offset
     csr = model.matrix
@@ -159,7 +160,9 @@ def solve_cbc(model: MilpModel, opts: SolveOptions) -> SolveResult:
                 prob += expr >= model.row_lb[r]
             if math.isfinite(model.row_ub[r]):
                 prob += expr <= model.row_ub[r]
-    solver = pulp.PULP_CBC_CMD(msg=opts.verbose, timeLimit=opts.time_limit_s, gapRel=opts.gap)
+    with warnings.catch_warnings():  # PuLP 3.3 deprecates its bundled CBC for 4.0 (pinned < 4); it is the one here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        solver = pulp.PULP_CBC_CMD(msg=opts.verbose, timeLimit=opts.time_limit_s, gapRel=opts.gap)
     prob.solve(solver)
     seconds = time.perf_counter() - started
     status = pulp.LpStatus[prob.status]
