@@ -113,6 +113,8 @@ def solve_command(
     window: Annotated[str, typer.Option(help="Window length, e.g. 5m or 1m.")] = "5m",
     quantile: Annotated[float, typer.Option(help="Provision each window for this quantile of its per-second rate.")] = 0.95,
     hours: Annotated[Optional[float], typer.Option(help="Plan only the first HOURS of the trace.")] = None,
+    gaps: Annotated[str, typer.Option(help="Seconds missing from the trace: exclude (statistics over observed seconds; "
+                                           "a window with no data is an error) or interpolate.")] = "exclude",
     predictor: Annotated[str, typer.Option(help="oracle: plan for the trace's own windows; or a predictor (see hetplan predict): "
                                                 "plan each window as forecast from the windows before it.")] = "oracle",
     load_scale: Annotated[float, typer.Option(help="Multiply the load by this factor (what-if growth).")] = 1.0,
@@ -152,7 +154,7 @@ def solve_command(
         slo_s=parse_duration(slo), percentile=percentile,
         min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
         mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
-        trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, hours=hours, predictor=predictor,
+        trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, gaps=gaps, hours=hours, predictor=predictor,
         load_scale=load_scale, profile=profile or DEFAULT_PROFILE, instances=instances or DEFAULT_INSTANCES,
         serverless=serverless or DEFAULT_SERVERLESS, models_catalog=model_catalog or DEFAULT_MODELS,
         lambda_architecture=lambda_architecture, local_as_family=local_as_family, models=_split(models), instance_types=_split(instance_types),

@@ -26,7 +26,7 @@ class PlanRequest:
     trace: Path = catalog.DEFAULT_TRACE
     window_s: float = 300.0
     quantile: float = 0.95
-    gaps: str = "interpolate"
+    gaps: str = "exclude"  # a window with no data is an error unless the user asks to interpolate
     hours: float | None = None
     load_scale: float = 1.0
     predictor: str = "oracle"  # oracle: plan for the trace's own windows; else each window as predicted from the ones before

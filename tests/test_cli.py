@@ -143,3 +143,15 @@ def test_simulate_and_compare_end_to_end(tmp_path):
     by = rows.set_index("policy")
     # Statically provisioning for the peak on VMs is never cheaper than planning per window.
     assert by.loc["vm-peak", "cost_usd"] > by.loc["hetplan", "cost_usd"]
+
+
+def test_windows_without_data_are_an_error_unless_interpolated(tmp_path):
+    trace = tmp_path / "gappy.csv"
+    rows = [f"{sec},{10 + sec % 7}" for sec in range(1, 3601) if not 700 <= sec < 1400]  # 700 s missing
+    trace.write_text("second,requests\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "plan.json"
+    result = run("solve", "--slo", "200ms", "--trace", str(trace), "--out", str(out))
+    assert result.exit_code == 2 and "has no data" in result.output and "--gaps interpolate" in result.output
+    assert not out.exists()
+    result = run("solve", "--slo", "200ms", "--trace", str(trace), "--gaps", "interpolate", "--out", str(out))
+    assert result.exit_code == 0 and json.loads(out.read_text())["load"]["gaps"] == "interpolate"
