@@ -100,10 +100,8 @@ class Naive(Predictor):
         return np.repeat(y[-1], horizon)
 
 
-class SeasonalNaive(Predictor):
-    """The same window one season earlier; the period is detected on the history's mean rate (naive if none)."""
-
-    name = "seasonal-naive"
+class _Seasonal(Predictor):
+    """A predictor that uses a season: given, or detected on the history's mean rate at each fit."""
 
     def __init__(self, period: int | None = None):
         self.fixed_period = period
@@ -111,6 +109,12 @@ class SeasonalNaive(Predictor):
 
     def _prepare(self, history):
         self.period = self.fixed_period or detect_period(history["mean_rps"])
+
+
+class SeasonalNaive(_Seasonal):
+    """The same window one season earlier; the period is detected on the history's mean rate (naive if none)."""
+
+    name = "seasonal-naive"
 
     def _forecast(self, y, horizon):
         m = self.period
@@ -143,18 +147,11 @@ class Ewma(Predictor):
         return np.repeat(pd.Series(y).ewm(alpha=self.alpha, adjust=False).mean().iloc[-1], horizon)
 
 
-class HoltWinters(Predictor):
+class HoltWinters(_Seasonal):
     """statsmodels exponential smoothing: additive damped trend, plus additive seasonality of the detected
     period once the history holds two cycles of it. Too short a history (< 10 windows) falls back to naive."""
 
     name = "holt-winters"
-
-    def __init__(self, period: int | None = None):
-        self.fixed_period = period
-        self.period: int | None = period
-
-    def _prepare(self, history):
-        self.period = self.fixed_period or detect_period(history["mean_rps"])
 
     def _forecast(self, y, horizon):
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
