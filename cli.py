@@ -119,6 +119,9 @@ def solve_command(
                                                 "plan each window as forecast from the windows before it.")] = "oracle",
     load_scale: Annotated[float, typer.Option(help="Multiply the load by this factor (what-if growth).")] = 1.0,
     profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: data/profiles/aws-reference.csv).")] = None,
+    feedback: Annotated[Optional[Path], typer.Option(help="Request log (see hetplan observe): plan with the profile corrected "
+                                                           "by the latencies, cold starts and accuracy it observed.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="With --feedback: skip malformed log lines (they are still reported).")] = False,
     instances: Annotated[Optional[Path], typer.Option(help="Instance catalog CSV.")] = None,
     serverless: Annotated[Optional[Path], typer.Option(help="Serverless catalog CSV.")] = None,
     model_catalog: Annotated[Optional[Path], typer.Option(help="Model catalog CSV.")] = None,
@@ -155,7 +158,8 @@ def solve_command(
         min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
         mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
         trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, gaps=gaps, hours=hours, predictor=predictor,
-        load_scale=load_scale, profile=profile or DEFAULT_PROFILE, instances=instances or DEFAULT_INSTANCES,
+        load_scale=load_scale, profile=profile or DEFAULT_PROFILE, feedback=feedback, skip_bad_log_lines=skip_bad,
+        instances=instances or DEFAULT_INSTANCES,
         serverless=serverless or DEFAULT_SERVERLESS, models_catalog=model_catalog or DEFAULT_MODELS,
         lambda_architecture=lambda_architecture, local_as_family=local_as_family, models=_split(models), instance_types=_split(instance_types),
         lambda_concurrency=lambda_concurrency, quotas=_pairs(quota, "--quota"), budget_usd=budget,
@@ -253,11 +257,13 @@ def _register_extensions() -> None:
     """Commands that live in their own CLI modules (each imports its heavy libraries lazily)."""
     from hetplan.cli_predict import predict_command
     from hetplan.cli_profile import profile_app
+    from hetplan.cli_observe import observe_command
     from hetplan.cli_replay import compare_command, simulate_command
 
     app.command("predict")(handle_errors(predict_command))
     app.command("simulate")(handle_errors(simulate_command))
     app.command("compare")(handle_errors(compare_command))
+    app.command("observe")(handle_errors(observe_command))
     app.add_typer(_guarded(profile_app), name="profile")
 
 

@@ -7,13 +7,15 @@ importing this module stays fast. ``HetplanError`` is turned into exit code 2 by
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 from hetplan.errors import HetplanError
 
-ALL_POLICIES = "hetplan,vm-reactive,vm-peak,lambda-only,mark-like,oracle"
+ALL_POLICIES = "hetplan,hetplan-no-feedback,vm-reactive,vm-peak,lambda-only,mark-like,oracle"
+_DRIFT_HELP = ("The true latency of a model differs from the profile: model=NAME,latency=FACTOR[,platform=vm|lambda]; "
+               "repeat for several (planner/FEEDBACK.md).")
 _COMPARE_COLUMNS = {  # table column -> (report field, format)
     "policy": ("policy", "{}"),
     "cost": ("cost_usd", "${:,.2f}"),
@@ -46,6 +48,18 @@ def _resolve_trace(path: Path | None) -> Path:
 def _check_suffix(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:
     if path is not None and path.suffix.lower() not in suffixes:
         raise HetplanError(f"{option} '{path}': write a {' or '.join(suffixes)} file")
+
+
+def _drifts(texts, known) -> tuple:
+    """Parsed ``--drift`` values, their models checked against the profile's."""
+    from hetplan.errors import did_you_mean
+    from hetplan.planner.feedback import parse_drift
+
+    drifts = tuple(d for text in texts or () for d in parse_drift(text))
+    for d in drifts:
+        if d.model not in set(known):
+            raise HetplanError(f"--drift names model '{d.model}', which is not in the profile{did_you_mean(d.model, known)}")
+    return drifts
 
 
 def _console():
@@ -124,6 +138,7 @@ def compare_command(
     time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve (hetplan re-plans; the oracle gets 6x).")] = 10.0,
     method: Annotated[str, typer.Option(help="fluid (fast) or events (request by request; short traces).")] = "fluid",
     profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: the AWS reference profile).")] = None,
+    drift: Annotated[Optional[List[str]], typer.Option(help=_DRIFT_HELP, metavar="model=NAME,latency=X")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the table as CSV or JSON.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw load vs provisioned capacity per policy (PNG).")] = None,
 ):
@@ -146,15 +161,20 @@ def compare_command(
     sc = make_scenario(trace, parse_duration(slo), mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
                        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None, window_s=int(window_s),
                        profile=profile, hours=hours)
-    params = {"hetplan": {"predictor": predictor, "horizon": horizon, "replan_every": replan_every,
-                          "plan_fn": solver_plan_fn(time_limit_s=time_limit)},
+    from dataclasses import replace
+
+    sc = replace(sc, drift=_drifts(drift, sc.profile.model))
+    rolling = {"predictor": predictor, "horizon": horizon, "replan_every": replan_every,
+               "plan_fn": solver_plan_fn(time_limit_s=time_limit)}
+    params = {"hetplan": rolling, "hetplan-no-feedback": rolling,
               "oracle": {"plan_fn": solver_plan_fn(time_limit_s=6 * time_limit, gap=0.01)}}
     table, replays = compare(sc, names, params, method=method, keep_alive_s=parse_duration(keep_alive))
     table["accuracy_pct"] = 100 * table.mean_accuracy
     table["lambda_pct"] = 100 * table.lambda_requests / table.requests
     best = table.attrs.get("best_baseline")
     title = (f"{trace.name}: {sc.targets.slo_s * 1000:g} ms SLO (p{sc.targets.percentile * 100:g}), "
-             f"accuracy ≥ {sc.accuracy_target:.0%}; best baseline: {best}")
+             f"accuracy ≥ {sc.accuracy_target:.0%}; best baseline: {best}"
+             + "".join(f"; drift {d.model} ×{d.latency:g}{' on ' + d.platform if d.platform else ''}" for d in sc.drift))
     console = _console()
     _show(console, title, table, _COMPARE_COLUMNS)
     for row in table[table.error.notna()].itertuples():
@@ -175,6 +195,11 @@ def simulate_command(
     window: Annotated[str, typer.Option(help="Width of the timeline's windows.")] = "5m",
     profile: Annotated[Optional[Path], typer.Option(help="Profile for Lambda load times the plan lacks (default: the plan's).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the per-window timeline as CSV or JSON.")] = None,
+    drift: Annotated[Optional[List[str]], typer.Option(help=_DRIFT_HELP, metavar="model=NAME,latency=X")] = None,
+    log: Annotated[Optional[Path], typer.Option(help="Write a request log (CSV; JSON lines for .jsonl) for hetplan observe: "
+                                                     "fluid: a systematic sample of --log-fraction of the requests; events: every request.")] = None,
+    log_fraction: Annotated[float, typer.Option(help="Fluid replay: fraction of the requests the log samples.")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Seed of the events run and of the log's sampled correctness.")] = 0,
 ):
     """Replay a plan against the actual per-second trace: violations, latency, cost, accuracy."""
     import json
@@ -205,7 +230,14 @@ def simulate_command(
     slo_s = parse_duration(slo) if slo else slo_ms / 1000.0
     limits = data.get("limits", {})
     pricing = catalog.load_serverless(None, limits.get("lambda_architecture", "x86_64"))
-    load_time = catalog.load_profile(profile).load_time_ms.max()
+    profile_frame = catalog.load_profile(profile)
+    load_time = profile_frame.load_time_ms.max()
+    drifts = _drifts(drift, profile_frame.model)
+    recorder = None
+    if log is not None:
+        from hetplan.planner.feedback import LogRecorder
+
+        recorder = LogRecorder(fraction=log_fraction, correct=True, seed=seed)
     spill = accurate_lambda_of_plan(data) if overflow else None
     windows = data.get("windows") or []
     if not windows:
@@ -219,7 +251,7 @@ def simulate_command(
     result = replay(requests, deployment, slo_s, pricing,
                     keep_alive_s=parse_duration(keep_alive), concurrency_limit=limits.get("lambda_concurrency"),
                     default_load_time_ms=float(load_time) if pd.notna(load_time) else None, method=method,
-                    window_s=int(parse_duration(window)))
+                    window_s=int(parse_duration(window)), seed=seed, drift=drifts, recorder=recorder)
     report = result.report.to_dict()
     hours = report.pop("vm_hours")
     report["vm_hours"] = ", ".join(f"{k} {v:,.2f}" for k, v in hours.items()) or "–"
@@ -230,6 +262,13 @@ def simulate_command(
                            f"(the plan's span), {slo_s * 1000:g} ms SLO", frame)
     if out:
         _write_table(result.timeline, out)
+    if recorder is not None:
+        from hetplan.planner.observe import write_log
+
+        frame = recorder.frame()
+        write_log(frame, log)
+        _console().print(f"request log written to {log} ({len(frame):,} requests"
+                         + (f", {log_fraction:g} of each second's requests)" if method == "fluid" else ")"))
 
 
 def _fmt(value) -> str:

@@ -191,7 +191,8 @@ def _check_option(o: dict, targets: dict, instances, serverless, models, out: li
         out.append(Violation(constraint, None, name, message))
 
     accuracy = float(o["accuracy"])
-    if o["method"] in ACCURACY_METHODS:
+    # Measured accuracy (the profiler's, or corrected by feedback) is the profile's, not the catalog's.
+    if o.get("accuracy_source", "published") == "published" and o["method"] in ACCURACY_METHODS:
         if o["model"] not in models.index:
             bad("catalog-accuracy", f"model '{o['model']}' is not in the model catalog")
         else:

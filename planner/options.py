@@ -200,7 +200,7 @@ def _vm_options(profile: pd.DataFrame, instances: pd.DataFrame, targets: Targets
         "latency_ms": rows.latency_ms, "latency_basis": rows.latency_basis, "servers": servers,
         "throughput_rps": throughput, "utilization": utilization, "capacity_rps": throughput * utilization,
         "memory_mb": inst.memory_gib.to_numpy() * 1024, "load_time_ms": rows.load_time_ms,
-        "peak_memory_mb": rows.peak_memory_mb, "method": rows.method,
+        "peak_memory_mb": rows.peak_memory_mb, "accuracy_source": rows.accuracy_source, "method": rows.method,
     })
     out = _reject(out.assign(platform="vm", config=out.instance_type), out.utilization <= 0,
                   "queueing leaves no headroom under the SLO", rejected)
@@ -240,7 +240,8 @@ def _lambda_options(profile: pd.DataFrame, serverless: ServerlessPricing, target
         "model": rows.model, "memory_mb": rows.memory_mb, "accuracy": rows.accuracy,
         "latency_ms": rows.latency_ms, "latency_basis": rows.latency_basis, "duration_ms": duration,
         "cost_per_request_usd": [serverless.cost_per_request(d, m) for d, m in zip(duration, rows.memory_mb)],
-        "load_time_ms": rows.load_time_ms, "peak_memory_mb": rows.peak_memory_mb, "method": rows.method,
+        "load_time_ms": rows.load_time_ms, "peak_memory_mb": rows.peak_memory_mb,
+        "accuracy_source": rows.accuracy_source, "method": rows.method,
     }).sort_values(["model", "memory_mb"]).reset_index(drop=True)
     out.insert(0, "option", "lambda:" + out.model + "@" + out.memory_mb.map(lambda mb: f"{mb:g}MB"))
     return out, _concat(rejected)

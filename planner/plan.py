@@ -82,14 +82,16 @@ def option_table(model: MilpModel) -> pd.DataFrame:
         "latency_basis": vm.latency_basis, "servers": vm.servers, "throughput_rps": vm.throughput_rps,
         "utilization_cap": vm.utilization, "capacity_rps": vm.capacity_rps,
         "price_per_hour_usd": vm.price_per_hour_usd, "boot_seconds": vm.boot_seconds,
-        "load_time_ms": vm.get("load_time_ms"), "peak_memory_mb": vm.get("peak_memory_mb"), "method": vm.method,
+        "load_time_ms": vm.get("load_time_ms"), "peak_memory_mb": vm.get("peak_memory_mb"),
+        "accuracy_source": vm.get("accuracy_source", "published"), "method": vm.method,
     })
     lam_part = pd.DataFrame({
         "option": lam.option, "model": lam.model, "platform": "lambda", "instance_type": None,
         "memory_mb": lam.memory_mb, "accuracy": lam.accuracy, "latency_ms": lam.latency_ms,
         "latency_basis": lam.latency_basis, "duration_ms": lam.duration_ms,
         "cost_per_request_usd": lam.cost_per_request_usd, "load_time_ms": lam.load_time_ms,
-        "peak_memory_mb": lam.get("peak_memory_mb"), "method": lam.method,
+        "peak_memory_mb": lam.get("peak_memory_mb"), "accuracy_source": lam.get("accuracy_source", "published"),
+        "method": lam.method,
     })
     table = pd.concat([vm_part, lam_part], ignore_index=True)
     table["servers"] = table.servers.astype("Int64")  # whole numbers in JSON; null for Lambda rows

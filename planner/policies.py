@@ -5,8 +5,9 @@ Baselines (planner/REPLAY.md gives their rules and defaults):
 - ``vm-peak``:     the same fleet held static at the trace's peak;
 - ``lambda-only``: every request on Lambda, cheapest memory size meeting the SLO;
 - ``mark-like``:   predict-then-pad VM scaling in one family, Lambda taking the overflow (MArk / Spock style).
-MILP policies: ``hetplan`` (rolling horizon on predicted windows, sees only the past) and ``oracle`` (one plan
-on the true windows). Every policy starts warm: its first fleet is serving when the replay starts.
+MILP policies: ``hetplan`` (rolling horizon on predicted windows, sees only the past, and re-plans with feedback
+from the replayed past: planner/feedback.py), ``hetplan-no-feedback`` (the same without it) and ``oracle`` (one
+plan on the true windows). Every policy starts warm: its first fleet is serving when the replay starts.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ class Scenario:
     window_s: int = 300
     quantile: float = 0.95
     concurrency_limit: float | None = None
+    # where the options came from (feedback rebuilds them) and the true-speed drift the replay applies
+    profile: pd.DataFrame | None = None
+    instances: pd.DataFrame | None = None
+    models: pd.DataFrame | None = None
+    drift: tuple = ()
 
     @property
     def accuracy_target(self) -> float:
@@ -58,7 +64,7 @@ class Scenario:
 
 def make_scenario(trace_path, slo_s: float, mean_accuracy: float | None = None, min_accuracy: float | None = None,
                   window_s: int = 300, profile=None, instances=None, serverless=None, models=None,
-                  architecture: str = "x86_64", hours: float | None = None) -> Scenario:
+                  architecture: str = "x86_64", hours: float | None = None, drift: tuple = ()) -> Scenario:
     """A scenario from files (the shipped catalog by default), options pruned as the planner prunes them."""
     from hetplan import catalog
     from hetplan.planner.options import build_options, prune_dominated
@@ -70,11 +76,12 @@ def make_scenario(trace_path, slo_s: float, mean_accuracy: float | None = None, 
     prof = catalog.load_profile(profile)
     pricing = catalog.load_serverless(serverless, architecture)
     targets = Targets(slo_s=slo_s, min_accuracy=min_accuracy, mean_accuracy=mean_accuracy)
-    options = prune_dominated(build_options(prof, catalog.load_instances(instances), pricing,
-                                            catalog.load_models(models), targets))
+    inst, mods = catalog.load_instances(instances), catalog.load_models(models)
+    options = prune_dominated(build_options(prof, inst, pricing, mods, targets))
     load_time = prof.load_time_ms.max()
     return Scenario(trace=trace, options=options, targets=targets, pricing=pricing, window_s=window_s,
-                    default_load_time_ms=float(load_time) if pd.notna(load_time) else 0.0)
+                    default_load_time_ms=float(load_time) if pd.notna(load_time) else 0.0,
+                    profile=prof, instances=inst, models=mods, drift=tuple(drift))
 
 
 # --- choices shared by the baselines ---------------------------------------------------------------------
@@ -422,10 +429,21 @@ def oracle_policy(sc: Scenario, plan_fn: PlanFn | None = None, overflow: bool = 
     return dep
 
 
+def _hetplan_feedback(sc: Scenario, **params) -> Deployment:
+    from hetplan.planner.feedback import hetplan_feedback_policy
+
+    return hetplan_feedback_policy(sc, **params)
+
+
+def _hetplan_no_feedback(sc: Scenario, **params) -> Deployment:
+    return hetplan_policy(sc, **{"name": "hetplan-no-feedback", **params})
+
+
 POLICIES: dict[str, Callable[..., Deployment]] = {
-    "hetplan": hetplan_policy, "vm-reactive": vm_reactive, "vm-peak": vm_peak, "lambda-only": lambda_only,
-    "mark-like": mark_like, "oracle": oracle_policy,
+    "hetplan": _hetplan_feedback, "vm-reactive": vm_reactive, "vm-peak": vm_peak, "lambda-only": lambda_only,
+    "mark-like": mark_like, "oracle": oracle_policy, "hetplan-no-feedback": _hetplan_no_feedback,
 }
+DEFAULT_POLICIES = ("hetplan", "vm-reactive", "vm-peak", "lambda-only", "mark-like", "oracle")
 
 
 def make_deployment(name: str, sc: Scenario, **params) -> Deployment:
@@ -444,7 +462,7 @@ def best_baseline(table: pd.DataFrame, allowed_violation_pct: float) -> str | No
     return str(ok.loc[ok.cost_usd.idxmin(), "policy"] if len(ok) else base.loc[base.violation_pct.idxmin(), "policy"])
 
 
-def compare(sc: Scenario, policies: tuple[str, ...] = tuple(POLICIES), params: dict | None = None,
+def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: dict | None = None,
             method: str = "fluid", keep_alive_s: float = 600.0) -> tuple[pd.DataFrame, dict]:
     """Replay every policy on the scenario's trace: one row per policy (Report fields plus ``cost_vs_best_pct``
     and ``violations_vs_best_pct``, relative to :func:`best_baseline`, named in ``table.attrs``; a policy
@@ -461,7 +479,7 @@ def compare(sc: Scenario, policies: tuple[str, ...] = tuple(POLICIES), params: d
             continue
         result = replay(sc.trace, dep, sc.targets.slo_s, sc.pricing, keep_alive_s=keep_alive_s,
                         concurrency_limit=sc.concurrency_limit, default_load_time_ms=sc.default_load_time_ms,
-                        method=method, window_s=sc.window_s)
+                        method=method, window_s=sc.window_s, drift=sc.drift)
         replays[name] = result
         row = result.report.to_dict()
         row["vm_hours"] = sum(row["vm_hours"].values())

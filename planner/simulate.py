@@ -59,6 +59,10 @@ class Deployment:
     (SLO − service latency), a margin for the arrival jitter inside a second the fluid does not see.
     ``warm``: optional ``start_s`` plus one column per Lambda option: instances kept warm by pings (piecewise
     constant like ``routes``; zero before its first row).
+    ``overflow_queue``: optional ``start_s`` plus one column per VM option: the queue per VM (requests) beyond
+    which the router diverts to ``overflow``, piecewise constant; by default ``throughput_rps ×
+    overflow_fraction × (SLO − latency)`` of the options' own figures. The router is set from what the
+    planner believes; a :class:`~hetplan.planner.feedback.Drift` changes the true speed, not the router.
     """
 
     vm_options: pd.DataFrame
@@ -69,6 +73,7 @@ class Deployment:
     name: str = "plan"
     warm: pd.DataFrame | None = None
     overflow_fraction: float = 1.0
+    overflow_queue: pd.DataFrame | None = None
 
     def __post_init__(self):
         for frame, columns, what in ((self.vm_options, VM_COLUMNS, "VM options"),
@@ -277,24 +282,30 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float
 def replay(trace: pd.DataFrame, deployment: Deployment, slo_s: float, pricing: ServerlessPricing, *,
            keep_alive_s: float = 600.0, concurrency_limit: float | None = None,
            default_load_time_ms: float | None = None, method: str = "fluid", arrivals: str = "poisson",
-           seed: int = 0, window_s: int = 300, samples: int = 16) -> Replay:
+           seed: int = 0, window_s: int = 300, samples: int = 16, drift=(), recorder=None) -> Replay:
     """Replay ``trace`` (``second,requests``) against ``deployment`` under ``slo_s`` (see the module docstring).
 
     ``default_load_time_ms`` is the cold-start time of Lambda options whose ``load_time_ms`` is empty (the
     policies pass the largest load time in the profile: a conservative rule). Gaps in the trace are replayed
     as seconds without arrivals (time still passes: VMs are billed and backlogs drain).
+    ``drift``: :class:`hetplan.planner.feedback.Drift` items, the true speed of models against the options'
+    figures; ``recorder``: a :class:`hetplan.planner.feedback.LogRecorder` that collects a request log.
     """
     if method not in METHODS:
         raise HetplanError(f"unknown replay method '{method}': use fluid or events")
     if arrivals not in ARRIVALS:
         raise HetplanError(f"unknown arrival pattern '{arrivals}': use poisson or even")
     axis = _axis(trace)
+    if drift:
+        from hetplan.planner.feedback import apply_drift
+
+        deployment = apply_drift(deployment, drift, slo_s)
     lam = _lambda_frame(deployment.lam_options, default_load_time_ms)
     limit = float(pricing.concurrency_limit if concurrency_limit is None else concurrency_limit)
     vm_cost, hours, launches = _vm_billing(deployment, axis)
     run = _fluid if method == "fluid" else _events
     pinned = np.round(_per_second(deployment.warm, axis, list(lam.option)))
-    per_second = run(axis, deployment, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned)
+    per_second = run(axis, deployment, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned, recorder)
     # pings: each pinned instance every half keep-alive
     ping = np.array([pricing.cost_per_request(PING_MS, m) for m in lam.memory_mb]) if len(lam) else np.zeros(0)
     per_second["ping_cost_usd"] = pinned @ ping / max(keep_alive_s / 2.0, 1.0)
@@ -352,7 +363,7 @@ def _timeline(frame: pd.DataFrame, axis: _Axis, window_s: int) -> pd.DataFrame:
     return out
 
 
-def _fluid(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned) -> dict:
+def _fluid(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned, recorder=None) -> dict:
     T, r = axis.length, axis.requests
     vm = dep.vm_options.reset_index(drop=True)
     names = list(vm.option) + list(lam.option)
@@ -367,13 +378,14 @@ def _fluid(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, 
     for j, o in enumerate(vm.itertuples()):
         a = share[:, j] * r
         mu = counts[j] * o.throughput_rps
-        budget = (slo_s - o.latency_ms / 1000.0) * dep.overflow_fraction
-        cap = mu * max(budget, 0.0) if dep.overflow else None
+        cap = _overflow_cap(dep, axis, j, o, counts[j], slo_s)
         start, diverted = _backlog(a, mu, cap)
         a = a - diverted
         overflow += diverted
         busy, waits = _queue_samples(start, a, mu, samples)
         latency = o.latency_ms / 1000.0 + waits
+        if recorder is not None:
+            recorder.fluid_vm(o, axis.t0, a, busy, latency)
         w = np.repeat(a[busy, None] / samples, samples, axis=1)
         late = np.where(latency > slo_s + _TOL, w, 0.0).sum(axis=1)
         np.add.at(violations, busy, late)
@@ -386,7 +398,7 @@ def _fluid(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, 
     lam_arrivals = share[:, len(vm):] * r[:, None]
     if dep.overflow:
         lam_arrivals[:, list(lam.option).index(dep.overflow)] += overflow
-    lam_out = _fluid_lambda(lam_arrivals, lam, slo_s, pricing, keep_alive_s, limit, samples, pinned)
+    lam_out = _fluid_lambda(lam_arrivals, lam, slo_s, pricing, keep_alive_s, limit, samples, pinned, recorder, axis.t0)
     violations += lam_out["violations"]
     accuracy_sum += lam_arrivals @ lam.accuracy.to_numpy(float)
     values += lam_out["values"]
@@ -442,7 +454,8 @@ def _cold_starts(arrivals: np.ndarray, duration: float, load: float, keep: int, 
     return cold
 
 
-def _fluid_lambda(arr: np.ndarray, lam: pd.DataFrame, slo_s, pricing, keep_alive_s, limit, samples, pinned) -> dict:
+def _fluid_lambda(arr: np.ndarray, lam: pd.DataFrame, slo_s, pricing, keep_alive_s, limit, samples, pinned,
+                  recorder=None, t0: int = 0) -> dict:
     T = arr.shape[0]
     out = {"violations": np.zeros(T), "cost": np.zeros(T), "cold": np.zeros(T), "values": [], "weights": []}
     if arr.shape[1] == 0:
@@ -465,6 +478,8 @@ def _fluid_lambda(arr: np.ndarray, lam: pd.DataFrame, slo_s, pricing, keep_alive
     for k in range(arr.shape[1]):
         a, c = arr[:, k], np.where(queued, 0.0, cold[:, k])  # a cold start while throttled is not counted twice
         warm_lat, cold_lat = latency[k], latency[k] + load[k]
+        if recorder is not None:
+            recorder.fluid_lambda(lam.iloc[k], t0, a, c, warm_lat, cold_lat, wait_busy, latency[k] + waits)
         calm = np.where(queued, 0.0, a)
         out["violations"] += (c if cold_lat > slo_s + _TOL else 0.0) + ((calm - c) if warm_lat > slo_s + _TOL else 0.0)
         out["values"] += [np.array([warm_lat, cold_lat])]
@@ -499,7 +514,7 @@ def _arrival_times(axis: _Axis, rng: np.random.Generator, pattern: str) -> tuple
     return second[order] + offset[order], second[order]
 
 
-def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned) -> dict:
+def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned, recorder=None) -> dict:
     rng = np.random.default_rng(seed)
     T = axis.length
     vm = dep.vm_options.reset_index(drop=True)
@@ -523,13 +538,14 @@ def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals,
     for j, o in enumerate(vm.itertuples()):
         mine = times[choice == j]
         slots, hold = counts[j] * o.servers, o.servers / o.throughput_rps  # slot time that gives the throughput
-        budget = (slo_s - o.latency_ms / 1000.0) * dep.overflow_fraction if dep.overflow else None
-        done, diverted = _vm_queue(mine, slots, hold, budget)
+        done, diverted = _vm_queue(mine, slots, hold, _overflow_cap(dep, axis, j, o, counts[j], slo_s))
         for t in diverted:
             to_lambda.append((t, lam_index[dep.overflow]))
         lat = np.array([d - a for a, d in done]) + o.latency_ms / 1000.0 if done else np.zeros(0)
         sec = np.array([int(a) for a, _ in done], dtype=int) if done else np.zeros(0, int)
         np.add.at(out["violations"], sec, (lat > slo_s + _TOL).astype(float))
+        if recorder is not None and done:
+            recorder.events(o, "vm", axis.t0 + np.array([a for a, _ in done]), lat, np.zeros(lat.size, bool))
         np.add.at(out["accuracy_sum"], sec, o.accuracy)
         lat_values += lat.tolist()
         if diverted:
@@ -538,7 +554,7 @@ def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals,
         for t in times[choice == len(vm) + k]:
             to_lambda.append((float(t), k))
     to_lambda.sort()
-    lat_values += _lambda_events(to_lambda, lam, pricing, keep_alive_s, limit, slo_s, out, pinned)
+    lat_values += _lambda_events(to_lambda, lam, pricing, keep_alive_s, limit, slo_s, out, pinned, recorder, axis.t0)
     latency = np.array(lat_values) if lat_values else np.zeros(0)
     return {"requests": axis.requests, **out,
             "vm_capacity_rps": counts.T @ vm.throughput_rps.to_numpy(float) if len(vm) else np.zeros(T),
@@ -546,11 +562,20 @@ def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals,
             "latency_values": latency, "latency_weights": np.ones(latency.size)}
 
 
-def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, budget: float | None):
+def _overflow_cap(dep: Deployment, axis: _Axis, j: int, o, count: np.ndarray, slo_s: float) -> np.ndarray | None:
+    """Per second, the queue (requests) of VM option ``j`` beyond which arrivals go to the overflow (None: no overflow)."""
+    if not dep.overflow:
+        return None
+    if dep.overflow_queue is not None:
+        return count * _per_second(dep.overflow_queue, axis, [o.option])[:, 0]
+    return count * o.throughput_rps * max((slo_s - o.latency_ms / 1000.0) * dep.overflow_fraction, 0.0)
+
+
+def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, cap: np.ndarray | None):
     """One pooled FIFO queue, ``slots[s]`` parallel slots in second s, each request holding a slot ``hold`` s.
 
     Returns [(arrival, start)] and the diverted arrival times (all slots busy and the queue ahead holds
-    at least capacity × ``budget`` requests). After the trace the last second's slots keep serving.
+    at least ``cap[s]`` requests). After the trace the last second's slots keep serving.
     """
     T = len(slots)
     slots = slots.tolist()
@@ -580,7 +605,7 @@ def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, budget: floa
                 start_waiting(heapq.heappop(busy), limit)
                 continue
             i += 1
-            if budget is not None and len(busy) >= limit and len(waiting) + 1 > limit / hold * budget:
+            if cap is not None and len(busy) >= limit and len(waiting) + 1 > cap[min(s, T - 1)]:
                 diverted.append(next_arrival)
             elif not waiting and len(busy) < limit:
                 done.append((next_arrival, next_arrival))
@@ -590,7 +615,8 @@ def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, budget: floa
     return done, diverted
 
 
-def _lambda_events(requests: list, lam: pd.DataFrame, pricing, keep_alive_s, limit, slo_s, out, pinned) -> list[float]:
+def _lambda_events(requests: list, lam: pd.DataFrame, pricing, keep_alive_s, limit, slo_s, out, pinned,
+                   recorder=None, t0: int = 0) -> list[float]:
     """Lambda request by request: per-function warm pools (LIFO reuse, expiry after keep-alive), cold starts,
     the account concurrency limit (a request over it waits for the earliest running execution to end)."""
     duration = (lam.duration_ms.to_numpy(float) / 1000.0).tolist()
@@ -603,7 +629,7 @@ def _lambda_events(requests: list, lam: pd.DataFrame, pricing, keep_alive_s, lim
     active = [0] * len(lam)                   # per function: executions in flight
     pins = pinned.tolist()
     running: list[tuple[float, int]] = []     # (end, function) of executions in flight
-    values = []
+    values, colds = [], []
     for t, k in requests:
         while running and running[0][0] <= t:
             end, f = heapq.heappop(running)
@@ -634,4 +660,12 @@ def _lambda_events(requests: list, lam: pd.DataFrame, pricing, keep_alive_s, lim
         out["cold_starts"][s] += cold
         out["lambda_cost_usd"][s] += cold_cost[k] if cold else warm_cost[k]
         values.append(lat)
+        colds.append(cold)
+    if recorder is not None and requests:
+        which = np.array([k for _, k in requests])
+        times, lats, cold_flags = t0 + np.array([t for t, _ in requests]), np.array(values), np.array(colds, bool)
+        for k in range(len(lam)):
+            mine = which == k
+            if mine.any():
+                recorder.events(lam.iloc[k], "lambda", times[mine], lats[mine], cold_flags[mine])
     return values

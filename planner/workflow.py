@@ -29,6 +29,8 @@ class PlanRequest:
     gaps: str = "exclude"  # a window with no data is an error unless the user asks to interpolate
     hours: float | None = None
     load_scale: float = 1.0
+    feedback: Path | None = None  # a request log: plan with the profile corrected by what it observed
+    skip_bad_log_lines: bool = False
     predictor: str = "oracle"  # oracle: plan for the trace's own windows; else each window as predicted from the ones before
     profile: Path = catalog.DEFAULT_PROFILE
     instances: Path = catalog.DEFAULT_INSTANCES
@@ -93,7 +95,12 @@ def make_plan(request: PlanRequest) -> Plan:
     instances = catalog.load_instances(request.instances)
     serverless = catalog.load_serverless(request.serverless, request.lambda_architecture)
     models = catalog.load_models(request.models_catalog)
-    profile = catalog.load_profile(request.profile)
+    profile_path = request.profile
+    if request.feedback is not None:
+        from hetplan.planner.observe import profile_with_feedback
+
+        profile_path = profile_with_feedback(request.profile, request.feedback, skip_bad=request.skip_bad_log_lines)
+    profile = catalog.load_profile(profile_path)
     if request.local_as_family:
         profile = map_local_shapes(profile, instances, request.local_as_family)
     mean_accuracy = request.effective_mean_accuracy()
@@ -121,7 +128,8 @@ def make_plan(request: PlanRequest) -> Plan:
     meta = {
         "inputs": {name: {"path": str(path), "digest": catalog.file_digest(path)} for name, path in (
             ("profile", request.profile), ("instances", request.instances), ("serverless", request.serverless),
-            ("models", request.models_catalog), ("trace", request.trace))},
+            ("models", request.models_catalog), ("trace", request.trace))
+            + ((("feedback", request.feedback), ("corrected_profile", profile_path)) if request.feedback else ())},
         "targets": {"slo_ms": request.slo_s * 1000, "percentile": request.percentile,
                     "min_accuracy": request.min_accuracy, "mean_accuracy": mean_accuracy,
                     "max_utilization": request.max_utilization,

@@ -155,3 +155,24 @@ def test_windows_without_data_are_an_error_unless_interpolated(tmp_path):
     assert not out.exists()
     result = run("solve", "--slo", "200ms", "--trace", str(trace), "--gaps", "interpolate", "--out", str(out))
     assert result.exit_code == 0 and json.loads(out.read_text())["load"]["gaps"] == "interpolate"
+
+
+def test_feedback_loop_end_to_end(tmp_path):
+    """solve → simulate with a drifted model, logging → observe flags it → solve --feedback plans around it."""
+    plan, log, corrected = tmp_path / "plan.json", tmp_path / "requests.log", tmp_path / "profile.csv"
+    assert run("solve", "--slo", "200ms", "--hours", "1", "--out", str(plan)).exit_code == 0
+    result = run("simulate", "--plan", str(plan), "--overflow", "--drift", "model=inception_bn,latency=1.3", "--log", str(log))
+    assert result.exit_code == 0, result.output
+    from hetplan.catalog import DEFAULT_PROFILE
+
+    result = run("observe", str(log), "--profile", str(DEFAULT_PROFILE), "--out", str(corrected))
+    assert result.exit_code == 0 and "drifted" in result.output and "inception_bn" in result.output
+    replanned = tmp_path / "replanned.json"
+    result = run("solve", "--slo", "200ms", "--hours", "1", "--feedback", str(log), "--out", str(replanned))
+    assert result.exit_code == 0, result.output
+    before, after = json.loads(plan.read_text()), json.loads(replanned.read_text())
+    assert "feedback" in after["inputs"]
+    latency = lambda p: {o["option"]: o["latency_ms"] for o in p["options"]}
+    assert latency(after)["vm:inception_bn@c5.2xlarge"] > 1.2 * latency(before)["vm:inception_bn@c5.2xlarge"]
+    assert after["summary"]["total_cost_usd"] > before["summary"]["total_cost_usd"]  # slower model, more VMs
+    assert run("validate", str(replanned)).exit_code == 0
