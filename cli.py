@@ -259,11 +259,13 @@ def _register_extensions() -> None:
     from hetplan.cli_profile import profile_app
     from hetplan.cli_observe import observe_command
     from hetplan.cli_replay import compare_command, simulate_command
+    from hetplan.cli_sweep import sweep_command
 
     app.command("predict")(handle_errors(predict_command))
     app.command("simulate")(handle_errors(simulate_command))
     app.command("compare")(handle_errors(compare_command))
     app.command("observe")(handle_errors(observe_command))
+    app.command("sweep")(handle_errors(sweep_command))
     app.add_typer(_guarded(profile_app), name="profile")
 
 

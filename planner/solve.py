@@ -93,9 +93,16 @@ def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limi
 
 
 def _cores() -> int:
+    """Processes for chunk solves: the cores we may use, at most ``HETPLAN_SOLVE_PROCESSES``; one inside a
+    daemonic process (a Dask or multiprocessing worker, which may not start children and already runs in parallel)."""
+    import multiprocessing
     import os
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if multiprocessing.current_process().daemon:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cap = os.environ.get("HETPLAN_SOLVE_PROCESSES", "")
+    return max(1, min(cores, int(cap))) if cap.isdigit() else cores
 
 
 def _solve_one(solver: str, model: MilpModel, opts: SolveOptions) -> SolveResult:

@@ -176,3 +176,14 @@ def test_feedback_loop_end_to_end(tmp_path):
     assert latency(after)["vm:inception_bn@c5.2xlarge"] > 1.2 * latency(before)["vm:inception_bn@c5.2xlarge"]
     assert after["summary"]["total_cost_usd"] > before["summary"]["total_cost_usd"]  # slower model, more VMs
     assert run("validate", str(replanned)).exit_code == 0
+
+
+def test_sweep_from_the_main_cli(tmp_path):
+    result = run("sweep", "--slo", "5ms,200ms", "--mean-accuracy", "0.70", "--hours", "1", "--executor", "serial",
+                 "--out", str(tmp_path / "sweep"))
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert sorted(rows.status) == ["infeasible", "optimal"]
+    assert (tmp_path / "sweep" / "plans").is_dir()

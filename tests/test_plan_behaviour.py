@@ -127,3 +127,20 @@ def test_predicted_windows_see_only_the_past():
     plain, changed = predicted_windows(stats, "peak-aware"), predicted_windows(spiked, "peak-aware")
     assert len(plain) == len(stats) - 18 and plain.window.iloc[0] == 18  # a quarter of 72 windows is history
     assert np.allclose(plain.q_rps.to_numpy(), changed.q_rps.to_numpy())  # no forecast saw the spike
+
+
+def _cores_in_worker(_):
+    from hetplan.planner.solve import _cores
+
+    return _cores()
+
+
+def test_chunk_pool_is_not_started_inside_daemonic_workers(monkeypatch):
+    import multiprocessing
+
+    from hetplan.planner.solve import _cores
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # pool workers are daemonic, as Dask's are
+        assert pool.map(_cores_in_worker, [0]) == [1]
+    monkeypatch.setenv("HETPLAN_SOLVE_PROCESSES", "1")
+    assert _cores() == 1
