@@ -5,8 +5,6 @@ pandas, statsmodels and matplotlib are imported inside the command, so ``hetplan
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -224,14 +222,6 @@ def _write_plot(path: Path, windows, shown, predictor: str, meta: dict) -> None:
     ax.set_title(f"{Path(meta['trace']).name}: {predictor}, windows of {meta['window_s']:g}s")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
+    from hetplan.fileio import save_figure_atomic
+
+    save_figure_atomic(fig, path)

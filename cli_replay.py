@@ -118,9 +118,9 @@ def _plot(replays: dict, path: Path, title: str) -> None:
     axes[-1, 0].set_xlabel("hours into the trace")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from hetplan.fileio import save_figure_atomic
+
+    save_figure_atomic(fig, path)
 
 
 def compare_command(

@@ -74,9 +74,6 @@ def _show(console, frame) -> None:
 
 def _plot(frame, path: Path) -> None:
     """Cost against SLO, one line per accuracy target (one panel per load scale); Pareto points filled."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,17 +111,9 @@ def _plot(frame, path: Path) -> None:
             ax.legend(fontsize=7, title="filled: Pareto-optimal", title_fontsize=7)
     fig.suptitle("hetplan sweep: cost vs SLO per accuracy target", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
+    from hetplan.fileio import save_figure_atomic
+
+    save_figure_atomic(fig, path)
 
 
 def sweep_command(

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+def _write_atomic(path: str | os.PathLike, mode: str, write: Callable) -> Path:
+    """Call ``write(handle)`` on a temporary file in the same folder, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
+            write(handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return _write_atomic(path, "w", lambda handle: handle.write(text))
+
+
+def save_figure_atomic(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return _write_atomic(path, "wb", lambda handle: fig.savefig(handle, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
