@@ -57,3 +57,25 @@ def test_any_text_parses_or_fails_cleanly(text):
         assert parse_duration(text) > 0
     except HetplanError as exc:
         assert str(exc)
+
+
+def test_atomic_write_leaves_no_partial_file_and_normal_permissions(tmp_path):
+    import os
+
+    from hetplan.fileio import write_text_atomic
+
+    target = tmp_path / "out.json"
+    write_text_atomic(target, "first")
+    assert target.read_text() == "first" and (target.stat().st_mode & 0o777) == (0o666 & ~_umask())
+
+    with pytest.raises(TypeError):
+        write_text_atomic(target, 42)  # fails while writing
+    assert target.read_text() == "first" and os.listdir(tmp_path) == ["out.json"]
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
