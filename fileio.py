@@ -35,6 +35,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return _write_atomic(path, "w", lambda handle: handle.write(text))
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return _write_atomic(path, "wb", lambda handle: handle.write(data))
+
+
 def save_figure_atomic(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save a matplotlib figure as PNG atomically, and close it."""
     import matplotlib.pyplot as plt

@@ -166,14 +166,14 @@ def log_frame(requests: pd.DataFrame) -> pd.DataFrame:
     """A log in the file format: booleans as yes/no, ``correct`` empty where unknown."""
     out = requests.reindex(columns=LOG_COLUMNS).copy()
     out["cold_start"] = np.where(out.cold_start.astype(bool), "yes", "no")
-    out["correct"] = out.correct.map({1.0: "yes", 0.0: "no", True: "yes", False: "no"}).fillna("")
+    out["correct"] = out.correct.map({1.0: "yes", 0.0: "no"}).fillna("")
     out["instance_type"] = out.instance_type.fillna("")
     return out
 
 
 def write_log(requests: pd.DataFrame, path: str | Path) -> Path:
     """Write a log atomically: JSON lines for ``.jsonl``/``.json``, else CSV (``.gz`` compressed)."""
-    from hetplan.fileio import write_text_atomic
+    from hetplan.fileio import write_bytes_atomic, write_text_atomic
 
     path = Path(path)
     frame = log_frame(requests)
@@ -182,11 +182,7 @@ def write_log(requests: pd.DataFrame, path: str | Path) -> Path:
     else:
         text = frame.to_csv(index=False, float_format="%.6g")
     if path.suffix == ".gz":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-            tmp.write(gzip.compress(text.encode("utf-8")))
-        Path(tmp.name).replace(path)
-        return path
+        return write_bytes_atomic(path, gzip.compress(text.encode("utf-8")))
     return write_text_atomic(path, text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -143,7 +144,7 @@ def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: flo
     meta = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "hetplan_version": __version__, **meta}
     plan = Plan(meta=meta, options=option_table(model), windows=windows, assignments=assignments)
-    return Plan(meta=plan.meta, options=plan.options, windows=windows, assignments=assignments, summary=summarize(plan))
+    return dataclasses.replace(plan, summary=summarize(plan))
 
 
 def _initial(vm: pd.DataFrame, meta: dict) -> np.ndarray:

@@ -31,7 +31,7 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     backend = get_backend(solver)
     started = time.perf_counter()
     model = build_model(windows, options, limits)
-    lp = get_backend("highs" if solver in ("highs", "cbc") else solver)(model, SolveOptions(relax=True, time_limit_s=time_limit_s))
+    lp = get_backend("highs")(model, SolveOptions(relax=True, time_limit_s=time_limit_s))  # HiGHS: the fast LP, always installed
     if lp.status == Status.INFEASIBLE:
         raise HetplanError(explain_infeasible(windows, options, targets, limits))
     chunk = chunk_windows or DEFAULT_CHUNK_WINDOWS

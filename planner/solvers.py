@@ -82,7 +82,7 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
         h.setSolution(_highs_solution(highspy, opts.start))
     h.startSolve()
     deadline = started + opts.time_limit_s + 2.0
-    while h.is_solver_running() if hasattr(h, "is_solver_running") else False:
+    while h.is_solver_running():
         if time.perf_counter() > deadline:
             h.cancelSolve()
             break

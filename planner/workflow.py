@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hetplan import catalog
-from hetplan.errors import HetplanError
+from hetplan.errors import HetplanError, did_you_mean
 from hetplan.planner.model import Limits, Windows
 from hetplan.planner.options import Targets, build_options, map_local_shapes, prune_dominated
 from hetplan.planner.plan import Plan
@@ -109,15 +109,11 @@ def make_plan(request: PlanRequest) -> Plan:
                       max_utilization=request.max_utilization)
     for name in request.quotas:
         if name not in instances.index:
-            from hetplan.errors import did_you_mean
-
             raise HetplanError(f"unknown instance type '{name}' in --quota{did_you_mean(name, instances.index)}")
     options = prune_dominated(build_options(profile, instances, serverless, models, targets),
                               quota_types=frozenset(request.quotas))
     unknown = [name for name in request.initial_vms if name not in set(options.vm.option)]
     if unknown:
-        from hetplan.errors import did_you_mean
-
         raise HetplanError(f"--initial-vms names '{unknown[0]}', which is not a usable VM option{did_you_mean(unknown[0], options.vm.option)}")
     stats = load_windows(request)
     windows = Windows.from_frame(stats)

@@ -15,7 +15,7 @@ from hetplan.cli_sweep import sweep_command
 from hetplan.errors import HetplanError
 from hetplan.planner import sweep
 from hetplan.planner.plan import Plan
-from hetplan.planner.sweep import Scenario, pareto_mask, run_sweep, scenario_grid, summary_frame
+from hetplan.planner.sweep import Scenario, pareto_mask, run_sweep, scenario_grid
 from hetplan.planner.workflow import PlanRequest, make_plan
 
 BASE = PlanRequest(slo_s=1.0, hours=1, gap=1e-4)  # 12 windows of WITS; a tight gap so both sides prove optimality
