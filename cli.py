@@ -111,7 +111,12 @@ def solve_command(
     mean_accuracy: Annotated[Optional[str], typer.Option(help="Traffic-weighted mean top-1 ≥ this in every window. Default 70% when neither accuracy flag is given.")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Request trace (second,requests CSV, optionally .gz). Default: the shipped WITS trace.")] = None,
     window: Annotated[str, typer.Option(help="Window length, e.g. 5m or 1m.")] = "5m",
-    quantile: Annotated[float, typer.Option(help="Provision each window for this quantile of its per-second rate.")] = 0.95,
+    sizing: Annotated[str, typer.Option(help="late-share: size each window for the requests the SLO counts, from its "
+                                             "per-second load (planner/README.md); quantile: the older rule, "
+                                             "provision for --quantile of the per-second rate.")] = "late-share",
+    overflow: Annotated[bool, typer.Option(help="Routers send what would be late to Lambda (a warm pool absorbs the "
+                                                "bursts), priced in the MILP; --no-overflow sizes the VMs for the bursts.")] = True,
+    quantile: Annotated[float, typer.Option(help="With --sizing quantile: provision each window for this quantile of its per-second rate.")] = 0.95,
     hours: Annotated[Optional[float], typer.Option(help="Plan only the first HOURS of the trace.")] = None,
     gaps: Annotated[str, typer.Option(help="Seconds missing from the trace: exclude (statistics over observed seconds; "
                                            "a window with no data is an error) or interpolate.")] = "exclude",
@@ -157,7 +162,8 @@ def solve_command(
         slo_s=parse_duration(slo), percentile=percentile,
         min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
         mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
-        trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, gaps=gaps, hours=hours, predictor=predictor,
+        trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, sizing=sizing,
+        overflow=overflow and sizing != "quantile", gaps=gaps, hours=hours, predictor=predictor,
         load_scale=load_scale, profile=profile or DEFAULT_PROFILE, feedback=feedback, skip_bad_log_lines=skip_bad,
         instances=instances or DEFAULT_INSTANCES,
         serverless=serverless or DEFAULT_SERVERLESS, models_catalog=model_catalog or DEFAULT_MODELS,
@@ -181,20 +187,9 @@ def solve_command(
 
 
 def _read_plan(path: Path):
-    import json
+    from hetplan.planner.plan import Plan, load_plan
 
-    from hetplan.planner.plan import Plan
-
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise HetplanError(f"plan file '{path}' does not exist: write one with hetplan solve --out {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HetplanError(f"plan file '{path}' is not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != "hetplan.plan":
-        raise HetplanError(f"'{path}' is not a hetplan plan (no \"kind\": \"hetplan.plan\")")
-    if data.get("schema_version") != 1:
-        raise HetplanError(f"plan '{path}' has schema_version {data.get('schema_version')!r}; this hetplan reads version 1")
+    data = load_plan(path)
     try:
         return data, Plan.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

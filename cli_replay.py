@@ -188,47 +188,50 @@ def compare_command(
 def simulate_command(
     plan: Annotated[Path, typer.Option(help="Plan JSON written by hetplan solve --out.")],
     trace: Annotated[Optional[Path], typer.Option(help="Trace to replay (default: the plan's trace).")] = None,
-    slo: Annotated[Optional[str], typer.Option(help="Latency SLO (default: the plan's).")] = None,
-    overflow: Annotated[bool, typer.Option(help="Send what the VMs cannot serve within the SLO to Lambda.")] = False,
-    keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance.")] = "10m",
-    method: Annotated[str, typer.Option(help="fluid (fast) or events (request by request; short traces).")] = "fluid",
-    window: Annotated[str, typer.Option(help="Width of the timeline's windows.")] = "5m",
+    slo: Annotated[Optional[str], typer.Option(help="Latency SLO, e.g. 200ms (default: the plan's).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 4 when the replay misses the plan's SLO: late share over "
+                                                        "1 − percentile, or more than 5% of windows over it.")] = False,
+    overflow: Annotated[bool, typer.Option(help="For a plan that states no overflow (an older plan): send what the "
+                                                "VMs cannot serve within the SLO to Lambda.")] = False,
+    keep_alive: Annotated[Optional[str], typer.Option(help="Lambda keep-alive of an idle instance (default: the plan's, else 10m).")] = None,
+    method: Annotated[str, typer.Option(help="events: request by request (the verdict); fluid: per-second "
+                                             "approximation, faster, blind to bunching inside a second.")] = "events",
+    window: Annotated[Optional[str], typer.Option(help="Width of the timeline's windows (default: the plan's).")] = None,
     profile: Annotated[Optional[Path], typer.Option(help="Profile for Lambda load times the plan lacks (default: the plan's).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the per-window timeline as CSV or JSON.")] = None,
     drift: Annotated[Optional[List[str]], typer.Option(help=_DRIFT_HELP, metavar="model=NAME,latency=X")] = None,
     log: Annotated[Optional[Path], typer.Option(help="Write a request log (CSV; JSON lines for .jsonl) for hetplan observe: "
                                                      "fluid: a systematic sample of --log-fraction of the requests; events: every request.")] = None,
     log_fraction: Annotated[float, typer.Option(help="Fluid replay: fraction of the requests the log samples.")] = 0.01,
-    seed: Annotated[int, typer.Option(help="Seed of the events run and of the log's sampled correctness.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the arrivals inside each second (events) and of the log's sampled correctness.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the replay's totals and verdict as JSON.")] = False,
 ):
-    """Replay a plan against the actual per-second trace: violations, latency, cost, accuracy."""
+    """Replay a plan, exactly as written (its VMs, shares and runtime), against the per-second trace."""
     import json
 
     import pandas as pd
 
     _check_suffix(out, (".csv", ".json"), "--out")
     from hetplan import catalog
+    from hetplan.planner.plan import load_plan
     from hetplan.planner.policies import accurate_lambda_of_plan, plan_deployment
     from hetplan.planner.simulate import replay
     from hetplan.planner.traces import load_trace
+    from hetplan.planner.verdict import judge, worst_windows
     from hetplan.units import parse_duration
 
-    if not plan.is_file():
-        raise HetplanError(f"plan file '{plan}' does not exist")
-    try:
-        data = json.loads(plan.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HetplanError(f"plan file '{plan}' is not JSON: {exc}") from None
-    if data.get("kind") != "hetplan.plan":
-        raise HetplanError(f"'{plan}' is not a hetplan plan (kind '{data.get('kind')}')")
+    if check and method != "events":
+        raise HetplanError("--check replays request by request: drop --method fluid")
+    data = load_plan(plan)
     inputs = data.get("inputs", {})
     trace = _resolve_trace(trace or Path(inputs.get("trace", {}).get("path", catalog.DEFAULT_TRACE)))
-    profile = profile or Path(inputs.get("profile", {}).get("path", catalog.DEFAULT_PROFILE))
-    slo_ms = data.get("targets", {}).get("slo_ms")
-    if slo is None and slo_ms is None:
-        raise HetplanError(f"plan '{plan}' has no targets.slo_ms: pass --slo")
-    slo_s = parse_duration(slo) if slo else slo_ms / 1000.0
+    profile = profile or _resolve_profile(Path(inputs.get("profile", {}).get("path", catalog.DEFAULT_PROFILE)))
+    slo_s = parse_duration(slo) if slo else data["targets"]["slo_ms"] / 1000.0
     limits = data.get("limits", {})
+    runtime = data.get("runtime")
+    if runtime is None:
+        typer.echo(f"hetplan: warning: plan '{plan}' states no runtime (written by an older hetplan): replaying with a "
+                   f"random router, {'overflow to Lambda' if overflow else 'no overflow'} and no warm pool", err=True)
     pricing = catalog.load_serverless(None, limits.get("lambda_architecture", "x86_64"))
     profile_frame = catalog.load_profile(profile)
     load_time = profile_frame.load_time_ms.max()
@@ -238,37 +241,67 @@ def simulate_command(
         from hetplan.planner.feedback import LogRecorder
 
         recorder = LogRecorder(fraction=log_fraction, correct=True, seed=seed)
-    spill = accurate_lambda_of_plan(data) if overflow else None
-    windows = data.get("windows") or []
-    if not windows:
-        raise HetplanError(f"plan '{plan}' has no windows")
+    spill = accurate_lambda_of_plan(data) if overflow and not (runtime or {}).get("overflow") else None
+    windows = data["windows"]
     first, last = float(windows[0]["start_s"]), float(windows[-1]["end_s"])
     requests = load_trace(trace)
     requests = requests[(requests.second >= first) & (requests.second < last)]
     if requests.empty:
         raise HetplanError(f"the trace '{trace.name}' has no seconds in the plan's span {first:g}..{last:g} s")
     deployment = plan_deployment(data, overflow=spill, name=plan.stem, end_s=last)
-    result = replay(requests, deployment, slo_s, pricing,
-                    keep_alive_s=parse_duration(keep_alive), concurrency_limit=limits.get("lambda_concurrency"),
+    keep = parse_duration(keep_alive) if keep_alive else float((runtime or {}).get("keep_alive_s", 600.0))
+    width = parse_duration(window) if window else float(data.get("load", {}).get("window_s", 300))
+    result = replay(requests, deployment, slo_s, pricing, keep_alive_s=keep,
+                    concurrency_limit=limits.get("lambda_concurrency"),
                     default_load_time_ms=float(load_time) if pd.notna(load_time) else None, method=method,
-                    window_s=int(parse_duration(window)), seed=seed, drift=drifts, recorder=recorder)
-    report = result.report.to_dict()
-    hours = report.pop("vm_hours")
-    report["vm_hours"] = ", ".join(f"{k} {v:,.2f}" for k, v in hours.items()) or "–"
-    frame = pd.DataFrame({"metric": list(report), "value": [_fmt(v) for v in report.values()]})
-    from hetplan.render import show_frame
-
-    show_frame(_console(), f"Replay of {plan.name} on {trace.name}, seconds {first:g}..{last:g} "
-                           f"(the plan's span), {slo_s * 1000:g} ms SLO", frame)
+                    window_s=int(width), seed=seed, drift=drifts, recorder=recorder)
+    verdict = judge(result.report, result.timeline, data)
     if out:
         _write_table(result.timeline, out)
     if recorder is not None:
         from hetplan.planner.observe import write_log
 
-        frame = recorder.frame()
-        write_log(frame, log)
-        _console().print(f"request log written to {log} ({len(frame):,} requests"
-                         + (f", {log_fraction:g} of each second's requests)" if method == "fluid" else ")"))
+        write_log(recorder.frame(), log)
+    if json_output:
+        report = result.report.to_dict()
+        typer.echo(json.dumps({"plan": str(plan), "trace": trace.name, "slo_ms": slo_s * 1000, "replay": report,
+                               "verdict": verdict.to_dict(),
+                               "worst_windows": worst_windows(result.timeline).to_dict("records")}, indent=1, default=float))
+    else:
+        _show_replay(plan, trace, first, last, slo_s, result, verdict, check)
+    if check and not verdict.ok:
+        typer.echo(f"hetplan: check failed: {verdict.reason}", err=True)
+        raise typer.Exit(4)
+
+
+def _resolve_profile(path: Path) -> Path:
+    """The plan's profile as recorded, else the same name among the shipped profiles."""
+    from hetplan.catalog import DATA_DIR
+
+    if path.exists():
+        return path
+    candidate = DATA_DIR / "profiles" / path.name
+    return candidate if candidate.exists() else path
+
+
+def _show_replay(plan, trace, first, last, slo_s, result, verdict, check: bool) -> None:
+    import pandas as pd
+
+    from hetplan.planner.verdict import worst_windows
+    from hetplan.render import show_frame
+
+    report = result.report.to_dict()
+    hours = report.pop("vm_hours")
+    report["vm_hours"] = ", ".join(f"{k} {v:,.2f}" for k, v in hours.items()) or "–"
+    report["stated_cost_usd"] = verdict.stated_cost_usd
+    report["windows_over_allowance"] = f"{verdict.windows_over} of {verdict.windows} (at most {verdict.windows_over_limit})"
+    report["verdict"] = ("keeps" if verdict.ok else "misses") + f" its SLO: {verdict.reason}"
+    frame = pd.DataFrame({"metric": list(report), "value": [_fmt(v) for v in report.values()]})
+    console = _console()
+    show_frame(console, f"Replay of {plan.name} on {trace.name}, seconds {first:g}..{last:g} "
+                        f"(the plan's span), {slo_s * 1000:g} ms SLO, {result.report.method}", frame)
+    if check and not verdict.ok:
+        show_frame(console, "Worst windows", worst_windows(result.timeline))
 
 
 def _fmt(value) -> str:

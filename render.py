@@ -60,6 +60,7 @@ def show_plan(console: Console, plan, max_windows: int | None = None) -> None:
         ("proven lower bound", f"${solver['bound_usd']:.2f} (gap {gap:.2%})" if gap is not None else "–"),
         ("LP relaxation bound", f"${solver['lp_bound_usd']:.2f}" if solver.get("lp_bound_usd") is not None else "–"),
     ]
+    rows += _runtime_rows(plan)
     if s.get("extrapolated_options_used"):
         rows.append(("relies on extrapolated rows", ", ".join(s["extrapolated_options_used"])))
     for key, value in rows:
@@ -73,6 +74,26 @@ def show_plan(console: Console, plan, max_windows: int | None = None) -> None:
     title = "Per window" + ("" if len(shown) == len(per_window) else f" (first {len(shown)} of {len(per_window)}; `hetplan show PLAN` for all)")
     show_frame(console, title, shown, {"cost $": "{:.3f}", "accuracy": "{:.1%}", "load rps": "{:.0f}"})
     show_frame(console, "Per model", _per_model(plan), {"share of requests": "{:.1%}", "cost $": "{:.2f}", "accuracy": "{:.1%}"})
+
+
+def _runtime_rows(plan) -> list[tuple[str, str]]:
+    """What the plan relies on when it runs (planner/runtime.py), and how its windows were sized."""
+    runtime, s = plan.meta.get("runtime"), plan.summary
+    sizing = plan.meta.get("load", {}).get("sizing") or {}
+    rows = [("sizing", {"overflow": "bursts overflow to Lambda, priced per window",
+                        "late-share": f"VMs for ≤ {sizing.get('target', 0):.2%} late requests per window",
+                        "quantile": f"VMs for the p{100 * sizing.get('quantile', 0):g} of the per-second rate"}
+             .get(sizing.get("rule"), "–"))]
+    if sizing.get("headroom"):
+        rows.append(("forecast headroom", f"up to {sizing['headroom']:.1%} ({plan.meta['load'].get('predictor')})"))
+    if runtime is None:
+        return rows + [("runtime", "not stated (older plan)")]
+    overflow = runtime.get("overflow")
+    rows.append(("runtime", f"{runtime['router']} router; " + (
+        f"overflow to {overflow['option']} at {overflow['queue_fraction']:.0%} of the wait budget" if overflow else "no overflow")))
+    rows.append(("  overflow / warm pool", f"{s.get('overflow_share', 0):.2%} of requests, ${s.get('overflow_cost_usd', 0):.2f} / "
+                                           f"${s.get('warm_pool_cost_usd', 0):.3f}"))
+    return rows
 
 
 def _accuracy_target(targets: dict) -> str:

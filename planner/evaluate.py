@@ -4,10 +4,13 @@ Nothing here comes from the model, the plan builder or the solver: every constra
 recomputed from the plan's own numbers and the catalog files, so a bug in the MILP or a hand-edited plan
 shows up as a :class:`Violation` named after what it breaks:
 
-- model rows: ``demand-window``, ``capacity-vm``, ``launch-vm``, ``no-launch-before-ready``,
-  ``accuracy-window``, ``concurrency-window``, ``quota-window``, ``budget``;
-- option rules: ``min-accuracy``, ``latency-slo`` (the queueing latency, recomputed with
-  ``queueing.latency_quantile`` at the planned utilization), ``utilization-cap``, ``memory``;
+- model rows: ``demand-window``, ``capacity-vm`` (with the window's own capacity where the sizing rule set
+  one), ``launch-vm``, ``no-launch-before-ready``, ``accuracy-window`` (overflowed requests count at the
+  overflow option's accuracy), ``overflow-cap``, ``concurrency-window``, ``quota-window``, ``budget``;
+- runtime (``planner/runtime.py``): the overflow and warm-pool costs of every window, from the catalog;
+- option rules: ``min-accuracy``, ``latency-slo`` (the exact M/D/c latency, ``queueing.latency_quantile``,
+  at the planned utilization; not with overflow, whose router diverts what would be late),
+  ``utilization-cap``, ``memory``;
 - catalog: ``catalog-price`` (VM price and boot, Lambda cost per request), ``catalog-accuracy``,
   ``inputs`` (a catalog file differs from the digest recorded in the plan);
 - arithmetic: ``cost`` (assignment, window and total costs), ``summary`` (the other reported figures),
@@ -87,6 +90,7 @@ class _Tally:
     lambda_served: float = 0.0
     vm_hours: dict = field(default_factory=lambda: defaultdict(float))
     used: set = field(default_factory=set)
+    pricing: object = None  # the serverless catalog (ServerlessPricing): ping prices
 
 
 def evaluate(plan: dict, instances=None, serverless=None, models=None) -> Evaluation:
@@ -102,7 +106,7 @@ def evaluate(plan: dict, instances=None, serverless=None, models=None) -> Evalua
     instances, serverless, models = _catalogs(plan, instances, serverless, models, out)
     options = {o["option"]: o for o in plan["options"]}
     truth = {n: _check_option(o, plan["targets"], instances, serverless, models, out) for n, o in options.items()}
-    tally = _Tally()
+    tally = _Tally(pricing=serverless)
     _check_windows(plan, options, truth, tally, out)
     _check_summary(plan, options, tally, out)
     total = tally.vm_usd + tally.lambda_usd
@@ -277,10 +281,37 @@ def _check_windows(plan: dict, options: dict, truth: dict, tally: _Tally, out: l
         if w["end_s"] <= w["start_s"] or (position and not _close(w["start_s"], windows[position - 1]["end_s"])):
             out.append(Violation("consistency", t, None, f"window [{w['start_s']}, {w['end_s']}) does not follow the previous one"))
         fleet, lambda_usd = _check_window(w, t, plan, options, truth, tally, out)
+        lambda_usd += _check_runtime_costs(w, t, plan, options, truth, tally, out)
         vm_usd = _check_fleet(w, t, fleet, previous, now - float(w["start_s"]), truth, out)
         tally.vm_usd += vm_usd
         if w.get("cost_usd") is not None:
             _same_cost(w["cost_usd"], vm_usd + lambda_usd, t, None, out, "window cost")
+
+
+def _check_runtime_costs(w: dict, t: int, plan: dict, options: dict, truth: dict, tally: _Tally, out: list) -> float:
+    """The window's overflow and warm-pool costs (``planner/runtime.py``) from the catalog; returns them."""
+    runtime = plan.get("runtime") or {}
+    duration = float(w["end_s"]) - float(w["start_s"])
+    star = (runtime.get("overflow") or {}).get("option")
+    cost = 0.0
+    if star is not None and star not in truth:
+        out.append(Violation("consistency", t, star, "the overflow option is not among the plan's options"))
+        star = None
+    if star is not None:
+        overflow = float(w.get("overflow_rps") or 0.0) * duration * truth[star].cost_per_request_usd
+        _same_cost(w.get("overflow_cost_usd", 0.0), overflow, t, star, out, "overflow cost")
+        cost += overflow
+    ping_ms, keep = float(runtime.get("ping_ms", 100.0)), float(runtime.get("keep_alive_s", 600.0))
+    pool_usd = 0.0
+    for name, count in (w.get("warm_pool") or {}).items():
+        if name not in options or options[name]["platform"] != "lambda":
+            out.append(Violation("consistency", t, name, "the warm pool names an option that is not a Lambda option of the plan"))
+            continue
+        pool_usd += count * tally.pricing.cost_per_request(ping_ms, float(options[name]["memory_mb"])) * duration / (keep / 2.0)
+    if w.get("warm_pool") or "warm_pool_cost_usd" in w:
+        _same_cost(w.get("warm_pool_cost_usd", 0.0), pool_usd, t, None, out, "warm pool cost")
+    tally.lambda_usd += cost + pool_usd
+    return cost + pool_usd
 
 
 def _check_fleet(w: dict, t: int, fleet: dict, previous: dict, since_start: float, truth: dict, out: list) -> float:
@@ -355,11 +386,18 @@ def _check_window(w: dict, t: int, plan: dict, options: dict, truth: dict, tally
         tally.served += served
         tally.correct += served * truth[name].accuracy
         tally.used.add(name)
+        star = ((plan.get("runtime") or {}).get("overflow") or {}).get("option")
+        if o["platform"] == "vm" and star in truth and demand > 0 and isinstance(a.get("overflow_rps"), _NUMBER):
+            moved = float(a["overflow_rps"]) / demand  # overflowed requests are answered by the overflow option's model
+            if moved > share * (1 + RTOL) + 1e-12:
+                bad("overflow-cap", name, f"overflow {a['overflow_rps']:.4g} req/s exceeds the rate routed {rate:.4g} req/s")
+            accuracy += moved * (truth[star].accuracy - truth[name].accuracy)
+            tally.correct += moved * mean * duration * (truth[star].accuracy - truth[name].accuracy)
         if o["platform"] == "vm":
             fleet[name] = (count, launches, a["cost_usd"])
             per_type[o["instance_type"]] += count
             tally.vm_hours[o["instance_type"]] += count * duration / 3600
-            _check_vm_assignment(a, o, rate, count, targets, bad)
+            _check_vm_assignment(a, o, rate, count, targets, bad, overflow=bool((plan.get("runtime") or {}).get("overflow")))
         else:
             if count or launches:
                 bad("consistency", name, "a Lambda assignment has no VMs: count and launches must be 0")
@@ -392,8 +430,14 @@ def _check_window(w: dict, t: int, plan: dict, options: dict, truth: dict, tally
     return fleet, lambda_usd
 
 
-def _check_vm_assignment(a: dict, o: dict, rate: float, count: float, targets: dict, bad) -> None:
+def _check_vm_assignment(a: dict, o: dict, rate: float, count: float, targets: dict, bad, overflow: bool = False) -> None:
     name, capacity, throughput = o["option"], float(o["capacity_rps"]), float(o["throughput_rps"])
+    if isinstance(a.get("capacity_rps"), _NUMBER):  # the sizing rule's per-window capacity (planner/sizing.py)
+        capacity = float(a["capacity_rps"])
+        ceiling = float(targets.get("max_utilization") or 1.0)
+        if capacity > throughput * ceiling * (1 + RTOL):
+            bad("utilization-cap", name, f"window capacity {capacity:.4g} req/s exceeds throughput {throughput:.4g} × "
+                                         f"--max-utilization {ceiling:g}")
     if rate > count * capacity * (1 + RTOL) + 1e-9:
         bad("capacity-vm", name, f"rate {rate:.4g} req/s exceeds {count:g} VM(s) × {capacity:.4g} req/s")
     if count <= 0:
@@ -403,7 +447,7 @@ def _check_vm_assignment(a: dict, o: dict, rate: float, count: float, targets: d
         bad("consistency", name, f"utilization {a['utilization']:.6g} is not rate/(count × throughput) = {utilization:.6g}")
     slo_ms, percentile = float(targets["slo_ms"]), float(targets["percentile"])
     latency = latency_quantile(float(o["latency_ms"]) / 1000, _servers(o), utilization, percentile) * 1000
-    if latency > slo_ms * (1 + RTOL):
+    if latency > slo_ms * (1 + RTOL) and not overflow:  # with overflow the router diverts what would be late
         shown = "unbounded (utilization ≥ 1)" if math.isinf(latency) else f"{latency:.1f} ms"
         bad("latency-slo", name, f"p{percentile * 100:g} latency at utilization {utilization:.3f} is {shown}, SLO {slo_ms:g} ms")
     reported = a.get("expected_latency_ms")

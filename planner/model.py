@@ -4,9 +4,11 @@ Sets
     t ∈ T   windows (start s_t, length w_t seconds)
     o ∈ V   VM options (model m(o) on instance type i(o)); ℓ ∈ Λ Lambda options (model m(ℓ), memory size)
 Parameters
-    L_t     rate to provision for in window t (a high quantile of the per-second rate), req/s
-    M_t     expected (mean) rate in window t, req/s
-    k_o     requests/s one VM of option o serves inside the SLO (capacity at its utilization cap)
+    L_t     rate routed in window t, req/s: the window's mean rate when the windows are sized for the SLO's
+            late share (``planner/sizing.py``); a high quantile of the per-second rate in the older rule
+    M_t     expected (mean) rate in window t, req/s;  P_t the window's peak per-second rate (default L_t)
+    k_to    requests/s (of L_t) one VM of option o carries in window t within the SLO: the sizing rule's
+            per-window capacity, or the option's steady capacity at its utilization cap
     p_o     $/hour of option o's instance type; D_o its boot-to-serving delay (boot + model load), s
     c_ℓ     $ per request on Lambda option ℓ; τ_ℓ its latency (s);  a_m top-1 of model m (fraction)
     n⁰_o    VMs of option o already serving when the horizon starts (default 0)
@@ -16,25 +18,30 @@ Variables
     vm-rate[t,o]     x ≥ 0     requests/s routed to option o in window t
     vm-launch[t,o]   u ≥ 0     VMs of option o launched to serve from window t on
     lambda-rate[t,ℓ] f ≥ 0     requests/s routed to Lambda option ℓ in window t
+    vm-overflow[t,o] v ≥ 0     requests/s (mean) option o's router sends to the overflow function ℓ*
+                               (only with overflow on: ``planner/overflow.py``)
 Objective (dollars)
     min Σ_t Σ_o p_o/3600 · (w_t · n[t,o] + D_o · u[t,o])  +  Σ_t Σ_ℓ c_ℓ · w_t · (M_t / L_t) · f[t,ℓ]
     A VM serving window t is launched D_o seconds before s_t (pre-launch), so each launch pays its boot
     time. Traffic is routed by weights x/L and f/L, so Lambda receives the share f/L of the M_t·w_t
-    requests the window actually brings.
+    requests the window actually brings; overflow adds c_ℓ* · w_t · (M_t / L_t) · v[t,o].
 Constraints (names as in the code)
     demand-window[t]          Σ_o x[t,o] + Σ_ℓ f[t,ℓ] = L_t
-    capacity-vm[t,o]          x[t,o] − k_o · n[t,o] ≤ 0
+    capacity-vm[t,o]          x[t,o] − k_to · n[t,o] ≤ 0
     launch-vm[t,o]            u[t,o] − n[t,o] + n[t−1,o] ≥ 0            (n[−1,o] = n⁰_o; no row at t = 0 in the
                               free-start relaxation used for decomposition bounds)
     no-launch-before-ready[t,o] n[t,o] − n[t−1,o] ≤ 0  for windows with s_t < D_o (a VM launched now is not
                               serving yet; serverless covers the ramp)
-    accuracy-window[t]        Σ_o a_m(o) x[t,o] + Σ_ℓ a_m(ℓ) f[t,ℓ] ≥ A · L_t
-    concurrency-window[t]     Σ_ℓ τ_ℓ f[t,ℓ] ≤ C                        (Little's law)
+    accuracy-window[t]        Σ_o a_m(o) x[t,o] + Σ_ℓ a_m(ℓ) f[t,ℓ] + Σ_o (a_ℓ* − a_m(o)) v[t,o] ≥ A · L_t
+    overflow-vm[t,o,k]        v[t,o] − α_tok x[t,o] − β_tok n[t,o] ≥ 0   (segment k of the overflow curve)
+    overflow-cap[t,o]         v[t,o] − x[t,o] ≤ 0
+    concurrency-window[t]     Σ_ℓ τ_ℓ (P_t / L_t) f[t,ℓ] ≤ C            (Little's law at the peak second)
     quota-window[t,i]         Σ_{o: i(o)=i} n[t,o] ≤ Q_i
     budget                    objective ≤ B
 Tightening (valid for some optimal plan, so the optimum is unchanged)
-    n[t,o] ≤ ⌈L_t / k_o⌉ where D_o ≤ w_t: a VM beyond that carries no traffic, and dropping it for the
-    window saves p_o·w_t while a later relaunch costs only p_o·D_o ≤ p_o·w_t. Elsewhere n[t,o] ≤ ⌈max_t L_t / k_o⌉.
+    n[t,o] ≤ ⌈L_t / k_to⌉ where D_o ≤ w_t: a VM beyond that carries no traffic, and dropping it for the
+    window saves p_o·w_t while a later relaunch costs only p_o·D_o ≤ p_o·w_t. Elsewhere n[t,o] ≤ max_t ⌈L_t / k_to⌉
+    (over the whole horizon when the model is a chunk of it).
     In windows before any VM can be ready, n[t,o] ≤ n⁰_o.
 """
 
@@ -46,6 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from hetplan.planner.matrix import MilpModel, VarBlock, _Builder  # noqa: F401  (MilpModel is re-exported)
 from hetplan.planner.options import Options
 
 
@@ -57,6 +65,9 @@ class Windows:
     duration_s: np.ndarray
     demand_rps: np.ndarray
     mean_rps: np.ndarray
+    capacity_rps: np.ndarray | None = None  # (windows × VM options): k_to from the sizing rule; None = steady capacity
+    peak_rps: np.ndarray | None = None      # the windows' peak per-second rate (Lambda concurrency); None = demand
+    overflow_cuts: object | None = None     # overflow.OverflowCuts (windows × VM options × segments), with overflow on
 
     def __len__(self) -> int:
         return len(self.start_s)
@@ -70,7 +81,16 @@ class Windows:
     def slice(self, first: int, last: int) -> "Windows":
         """Windows first..last-1, keeping their start times."""
         part = slice(first, last)
-        return Windows(self.start_s[part], self.duration_s[part], self.demand_rps[part], self.mean_rps[part])
+        return Windows(self.start_s[part], self.duration_s[part], self.demand_rps[part], self.mean_rps[part],
+                       None if self.capacity_rps is None else self.capacity_rps[part],
+                       None if self.peak_rps is None else self.peak_rps[part],
+                       None if self.overflow_cuts is None else self.overflow_cuts.slice(first, last))
+
+    def vm_capacity(self, options: Options) -> np.ndarray:
+        """(windows × VM options) k_to: the sizing rule's, else each option's steady capacity in every window."""
+        if self.capacity_rps is not None:
+            return np.asarray(self.capacity_rps, float)
+        return np.broadcast_to(options.vm.capacity_rps.to_numpy(float)[None, :], (len(self), len(options.vm)))
 
 
 @dataclass(frozen=True)
@@ -84,117 +104,8 @@ class Limits:
     initial_vms: dict = field(default_factory=dict)  # option name -> VMs serving at the start
     horizon_start_s: float | None = None             # "now"; default: the first window's start
     free_start: bool = False                         # relaxation: VMs at the start are free (decomposition bound)
-    demand_peak_rps: float | None = None             # peak over the whole horizon, when this model is a part of it
-
-
-@dataclass
-class VarBlock:
-    name: str
-    offset: int
-    shape: tuple[int, int]
-
-    @property
-    def size(self) -> int:
-        return self.shape[0] * self.shape[1]
-
-    def index(self, t: np.ndarray | int, j: np.ndarray | int) -> np.ndarray:
-        return self.offset + np.asarray(t) * self.shape[1] + np.asarray(j)
-
-
-@dataclass
-class MilpModel:
-    """min cᵀz s.t. row_lb ≤ A z ≤ row_ub, lb ≤ z ≤ ub, z_j integer where ``integer[j]``.
-
-    Variables and rows carry names (``vm-count[3,vm:squeezenet@c5.large]``) through ``blocks`` and
-    ``row_blocks`` so LP dumps and infeasibility reports read well; ``objective_offset`` is a constant.
-    """
-
-    windows: Windows
-    options: Options
-    blocks: dict[str, VarBlock]
-    cost: np.ndarray
-    lb: np.ndarray
-    ub: np.ndarray
-    integer: np.ndarray
-    matrix: sp.csr_matrix
-    row_lb: np.ndarray
-    row_ub: np.ndarray
-    row_blocks: list[tuple[str, int, int, list]]  # (name, first row, row count, labels per row)
-    objective_offset: float = 0.0
-
-    @property
-    def num_vars(self) -> int:
-        return len(self.cost)
-
-    @property
-    def num_rows(self) -> int:
-        return self.matrix.shape[0]
-
-    def var_names(self) -> list[str]:
-        names = []
-        for block in self.blocks.values():
-            labels = self._column_labels(block.name)
-            names += [f"{block.name}[{t},{labels[j]}]" for t in range(block.shape[0]) for j in range(block.shape[1])]
-        return names
-
-    def row_names(self) -> list[str]:
-        names = []
-        for name, _, count, labels in self.row_blocks:
-            names += [f"{name}[{labels[r]}]" for r in range(count)]
-        return names
-
-    def _column_labels(self, block: str) -> list[str]:
-        return list(self.options.lam.option) if block == "lambda-rate" else list(self.options.vm.option)
-
-    def values(self, z: np.ndarray, block: str) -> np.ndarray:
-        """The solution values of one variable block as a (windows × options) array."""
-        b = self.blocks[block]
-        return z[b.offset:b.offset + b.size].reshape(b.shape)
-
-
-class _Builder:
-    """Collects variable blocks and COO constraint blocks, then assembles one sparse matrix."""
-
-    def __init__(self):
-        self.blocks: dict[str, VarBlock] = {}
-        self.cost, self.lb, self.ub, self.integer = [], [], [], []
-        self.rows, self.cols, self.vals = [], [], []
-        self.row_lb, self.row_ub, self.row_blocks = [], [], []
-        self.num_vars = 0
-        self.num_rows = 0
-
-    def add_vars(self, name, shape, cost, lb, ub, integer) -> VarBlock:
-        block = VarBlock(name, self.num_vars, shape)
-        size = block.size
-        self.cost.append(np.broadcast_to(cost, shape).ravel().astype(float))
-        self.lb.append(np.broadcast_to(lb, shape).ravel().astype(float))
-        self.ub.append(np.broadcast_to(ub, shape).ravel().astype(float))
-        self.integer.append(np.full(size, integer))
-        self.blocks[name] = block
-        self.num_vars += size
-        return block
-
-    def add_rows(self, name, count, lb, ub, labels) -> int:
-        first = self.num_rows
-        self.row_lb.append(np.broadcast_to(np.asarray(lb, float), (count,)).copy())
-        self.row_ub.append(np.broadcast_to(np.asarray(ub, float), (count,)).copy())
-        self.row_blocks.append((name, first, count, labels))
-        self.num_rows += count
-        return first
-
-    def add_terms(self, rows, cols, vals) -> None:
-        rows, cols, vals = np.broadcast_arrays(np.asarray(rows), np.asarray(cols), np.asarray(vals, float))
-        self.rows.append(rows.ravel())
-        self.cols.append(cols.ravel())
-        self.vals.append(vals.ravel())
-
-    def build(self, windows, options) -> MilpModel:
-        cat = (lambda parts, dtype=float: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
-        matrix = sp.coo_matrix((cat(self.vals), (cat(self.rows, int), cat(self.cols, int))),
-                               shape=(self.num_rows, self.num_vars)).tocsr()
-        return MilpModel(windows=windows, options=options, blocks=self.blocks, cost=cat(self.cost), lb=cat(self.lb),
-                         ub=cat(self.ub), integer=cat(self.integer, bool), matrix=matrix, row_lb=cat(self.row_lb),
-                         row_ub=cat(self.row_ub), row_blocks=self.row_blocks)
+    peak_vms: tuple | None = None                    # per VM option, max_t ⌈L_t / k_to⌉ over the whole horizon (chunks)
+    overflow_option: str | None = None               # ℓ*: the Lambda option the routers overflow to (cuts in Windows)
 
 
 def build_model(windows: Windows, options: Options, limits: Limits = Limits(), tighten: bool = True) -> MilpModel:
@@ -208,8 +119,10 @@ def build_model(windows: Windows, options: Options, limits: Limits = Limits(), t
     add_vm_capacity(b, windows, options)
     add_launches(b, windows, options, limits)
     add_no_launch_before_ready(b, windows, options, limits)
+    if limits.overflow_option is not None:
+        add_overflow(b, windows, options)
     if limits.mean_accuracy is not None:
-        add_accuracy(b, windows, options, limits.mean_accuracy)
+        add_accuracy(b, windows, options, limits.mean_accuracy, limits.overflow_option)
     if limits.concurrency_limit is not None and len(options.lam):
         add_concurrency(b, windows, options, limits.concurrency_limit)
     if limits.quotas:
@@ -218,6 +131,16 @@ def build_model(windows: Windows, options: Options, limits: Limits = Limits(), t
     if limits.budget_usd is not None:
         add_budget(model, limits.budget_usd)
     return model
+
+
+def vms_needed(windows: Windows, options: Options) -> np.ndarray:
+    """(windows × VM options) ⌈L_t / k_to⌉: VMs of one option that would carry a whole window alone; with
+    overflow, ⌈r_to · L_t / θ_o⌉, the VMs beyond which nothing overflows (more cannot lower the cost)."""
+    capacity = windows.vm_capacity(options)
+    if windows.overflow_cuts is not None:
+        throughput = options.vm.throughput_rps.to_numpy(float)[None, :]
+        capacity = np.minimum(capacity, throughput / np.maximum(windows.overflow_cuts.full_ratio, 1e-9))
+    return np.ceil(np.divide(windows.demand_rps[:, None], capacity, out=np.zeros(capacity.shape), where=capacity > 0) - 1e-9)
 
 
 def initial_counts(options: Options, limits: Limits) -> np.ndarray:
@@ -236,22 +159,27 @@ def _add_variables(b: _Builder, windows: Windows, options: Options, limits: Limi
     T, V, Λ = len(windows), len(options.vm), len(options.lam)
     price_s = options.vm.price_per_hour_usd.to_numpy() / 3600.0
     boot = options.vm.boot_seconds.to_numpy()
-    capacity = options.vm.capacity_rps.to_numpy()
+    capacity = windows.vm_capacity(options)
     demand = windows.demand_rps
     n0 = initial_counts(options, limits)
-    peak = max(demand.max(initial=0.0), limits.demand_peak_rps or 0.0)
-    global_ub = np.maximum(np.ceil(peak / capacity - 1e-9), n0) if V else np.zeros(0)
-    per_window = np.ceil(demand[:, None] / capacity[None, :] - 1e-9)
+    per_window = vms_needed(windows, options)
+    peak = per_window.max(axis=0, initial=0.0)
+    if limits.peak_vms is not None:
+        peak = np.maximum(peak, np.asarray(limits.peak_vms, float))
+    global_ub = np.maximum(peak, n0) if V else np.zeros(0)
     ub = np.where(boot[None, :] <= windows.duration_s[:, None], np.minimum(per_window, global_ub), global_ub)
     if not tighten:
         ub = np.broadcast_to(np.maximum(global_ub, 1e3), (T, V)) if V else np.zeros((T, 0))
     ub = np.where(boot_mask(windows, options, limits), np.minimum(ub, n0[None, :]), ub)
     b.add_vars("vm-count", (T, V), price_s[None, :] * windows.duration_s[:, None], 0.0, ub, True)
-    b.add_vars("vm-rate", (T, V), 0.0, 0.0, np.minimum(demand[:, None], capacity[None, :] * ub), False)
+    b.add_vars("vm-rate", (T, V), 0.0, 0.0, np.minimum(demand[:, None], capacity * ub), False)
     b.add_vars("vm-launch", (T, V), price_s[None, :] * boot[None, :], 0.0, ub, False)
     share = np.divide(windows.mean_rps, demand, out=np.zeros(T), where=demand > 0)
     lam_cost = options.lam.cost_per_request_usd.to_numpy()[None, :] * (windows.duration_s * share)[:, None]
     b.add_vars("lambda-rate", (T, Λ), lam_cost, 0.0, demand[:, None], False)
+    if limits.overflow_option is not None:
+        star = options.lam.set_index("option").cost_per_request_usd[limits.overflow_option]
+        b.add_vars("vm-overflow", (T, V), star * (windows.duration_s * share)[:, None], 0.0, demand[:, None], False)
 
 
 def _grid(T: int, J: int) -> tuple[np.ndarray, np.ndarray]:
@@ -270,13 +198,13 @@ def add_demand(b: _Builder, windows: Windows, options: Options) -> None:
 
 
 def add_vm_capacity(b: _Builder, windows: Windows, options: Options) -> None:
-    """capacity-vm[t,o]:  x[t,o] − k_o · n[t,o] ≤ 0."""
+    """capacity-vm[t,o]:  x[t,o] − k_to · n[t,o] ≤ 0."""
     T, V = len(windows), len(options.vm)
     t, o = _grid(T, V)
     first = b.add_rows("capacity-vm", T * V, -np.inf, 0.0, [f"{ti},{name}" for ti, name in zip(t, options.vm.option.to_numpy()[o])])
     rows = first + np.arange(T * V)
     b.add_terms(rows, b.blocks["vm-rate"].index(t, o), 1.0)
-    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -options.vm.capacity_rps.to_numpy()[o])
+    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -windows.vm_capacity(options)[t, o])
 
 
 def add_launches(b: _Builder, windows: Windows, options: Options, limits: Limits) -> None:
@@ -309,23 +237,51 @@ def add_no_launch_before_ready(b: _Builder, windows: Windows, options: Options, 
     b.add_terms(rows, b.blocks["vm-count"].index(t - 1, o), -1.0)
 
 
-def add_accuracy(b: _Builder, windows: Windows, options: Options, target: float) -> None:
-    """accuracy-window[t]:  Σ_o a_m(o) x[t,o] + Σ_ℓ a_m(ℓ) f[t,ℓ] − A · L_t ≥ 0  (traffic-weighted mean top-1)."""
+def add_accuracy(b: _Builder, windows: Windows, options: Options, target: float, overflow: str | None = None) -> None:
+    """accuracy-window[t]:  Σ_o a_m(o) x[t,o] + Σ_ℓ a_m(ℓ) f[t,ℓ] + Σ_o (a_ℓ* − a_m(o)) v[t,o] − A · L_t ≥ 0
+    (traffic-weighted mean top-1; an overflowed request is served by ℓ*'s model)."""
     T = len(windows)
     first = b.add_rows("accuracy-window", T, target * windows.demand_rps, np.inf, list(range(T)))
     for name, frame in (("vm-rate", options.vm), ("lambda-rate", options.lam)):
         block = b.blocks[name]
         t, j = _grid(*block.shape)
         b.add_terms(first + t, block.index(t, j), frame.accuracy.to_numpy()[j])
+    if overflow is not None:
+        block = b.blocks["vm-overflow"]
+        t, j = _grid(*block.shape)
+        star = options.lam.set_index("option").accuracy[overflow]
+        b.add_terms(first + t, block.index(t, j), star - options.vm.accuracy.to_numpy()[j])
+
+
+def add_overflow(b: _Builder, windows: Windows, options: Options) -> None:
+    """overflow-vm[t,o,k]:  v[t,o] − α_tok x[t,o] − β_tok n[t,o] ≥ 0 (the perspective of each segment of the
+    overflow curve, ``planner/overflow.py``);  overflow-cap[t,o]:  v[t,o] − x[t,o] ≤ 0."""
+    T, V = len(windows), len(options.vm)
+    cuts = windows.overflow_cuts
+    K = cuts.intercept.shape[2]
+    t, o, k = (g.ravel() for g in np.meshgrid(np.arange(T), np.arange(V), np.arange(K), indexing="ij"))
+    names = options.vm.option.to_numpy()
+    first = b.add_rows("overflow-vm", len(t), 0.0, np.inf, [f"{ti},{names[oi]},{ki}" for ti, oi, ki in zip(t, o, k)])
+    rows = first + np.arange(len(t))
+    b.add_terms(rows, b.blocks["vm-overflow"].index(t, o), 1.0)
+    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -cuts.intercept[t, o, k])
+    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -cuts.slope[t, o, k])
+    t, o = _grid(T, V)
+    first = b.add_rows("overflow-cap", T * V, -np.inf, 0.0, [f"{ti},{names[oi]}" for ti, oi in zip(t, o)])
+    rows = first + np.arange(T * V)
+    b.add_terms(rows, b.blocks["vm-overflow"].index(t, o), 1.0)
+    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -1.0)
 
 
 def add_concurrency(b: _Builder, windows: Windows, options: Options, limit: float) -> None:
-    """concurrency-window[t]:  Σ_ℓ τ_ℓ f[t,ℓ] ≤ C  (concurrent Lambda executions by Little's law)."""
+    """concurrency-window[t]:  Σ_ℓ τ_ℓ (P_t / L_t) f[t,ℓ] ≤ C  (concurrent executions at the peak second, Little's law)."""
     T = len(windows)
     first = b.add_rows("concurrency-window", T, -np.inf, limit, list(range(T)))
     block = b.blocks["lambda-rate"]
     t, j = _grid(*block.shape)
-    b.add_terms(first + t, block.index(t, j), options.lam.latency_ms.to_numpy()[j] / 1000.0)
+    peak = windows.demand_rps if windows.peak_rps is None else np.maximum(windows.peak_rps, windows.demand_rps)
+    burst = np.divide(peak, windows.demand_rps, out=np.ones(T), where=windows.demand_rps > 0)
+    b.add_terms(first + t, block.index(t, j), options.lam.latency_ms.to_numpy()[j] / 1000.0 * burst[t])
 
 
 def add_quotas(b: _Builder, windows: Windows, options: Options, quotas: dict) -> None:

@@ -252,7 +252,19 @@ def _concat(frames: list) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def prune_dominated(options: Options, quota_types: frozenset[str] = frozenset()) -> Options:
+def overflow_option(lam: pd.DataFrame, target: float) -> pd.Series:
+    """The Lambda option routers overflow to: the cheapest one meeting the accuracy target, else the most
+    accurate (the cheapest among equals). Lambda-only and mark-like use the same rule."""
+    if lam.empty:
+        raise HetplanError("no Lambda option meets the SLO: lambda-only, mark-like and the overflow need one")
+    ok = lam[lam.accuracy >= target - 1e-12]
+    if ok.empty:
+        return lam.sort_values(["accuracy", "cost_per_request_usd"], ascending=[False, True]).iloc[0]
+    return ok.loc[ok.cost_per_request_usd.idxmin()]
+
+
+def prune_dominated(options: Options, quota_types: frozenset[str] = frozenset(),
+                    capacity: np.ndarray | None = None, no_slower: bool = False) -> Options:
     """Drop options another option beats in every respect (exact twins: keep the first, which breaks symmetry).
 
     VM option *i* is dominated by *r* VMs of option *j* (r = 1, 2, …; any model) when accuracy_j ≥ accuracy_i,
@@ -261,12 +273,20 @@ def prune_dominated(options: Options, quota_types: frozenset[str] = frozenset())
     dominate (they might not be available). Lambda option *i* is dominated by an option no less accurate,
     no dearer per request and no slower (so it uses no more of the concurrency limit).
     Models below ``--min-accuracy`` were already removed, so the accuracy rule is safe for both targets.
+    With per-window capacities (``capacity``, windows × VM options, from ``sizing.window_capacity``) the
+    capacity test must hold in every window. ``no_slower``: *j* must also be no slower than *i* (with
+    overflow on, a slower model has a smaller wait budget and so overflows more at the same capacity).
     """
     pruned = []
     keep_vm = []
     rows = list(options.vm.itertuples())
+    if capacity is None:
+        capacity = options.vm.capacity_rps.to_numpy(float)[None, :]
+    column = {row.Index: k for k, row in enumerate(rows)}
     for i in rows:
-        by = next((j for j in rows if j.Index != i.Index and j.instance_type not in quota_types and _vm_dominates(j, i)), None)
+        by = next((j for j in rows if j.Index != i.Index and j.instance_type not in quota_types
+                   and (not no_slower or j.latency_ms <= i.latency_ms)
+                   and _vm_dominates(j, i, capacity[:, column[j.Index]], capacity[:, column[i.Index]])), None)
         if by is None:
             keep_vm.append(i.Index)
         else:
@@ -283,16 +303,17 @@ def prune_dominated(options: Options, quota_types: frozenset[str] = frozenset())
                    rejected=options.rejected, pruned=pd.DataFrame(pruned, columns=["option", "dominated_by"]))
 
 
-def _vm_dominates(j, i) -> bool:
+def _vm_dominates(j, i, capacity_j: np.ndarray, capacity_i: np.ndarray) -> bool:
     eps = 1e-12
     if j.accuracy < i.accuracy - eps:
         return False
     for r in range(1, 65):
-        price, capacity, boot = r * j.price_per_hour_usd, r * j.capacity_rps, r * j.price_per_hour_usd * j.boot_seconds
+        price, capacity, boot = r * j.price_per_hour_usd, r * capacity_j, r * j.price_per_hour_usd * j.boot_seconds
         if price > i.price_per_hour_usd + eps:
             return False
-        if capacity >= i.capacity_rps - eps and boot <= i.price_per_hour_usd * i.boot_seconds + eps:
-            strictly = price < i.price_per_hour_usd - eps or capacity > i.capacity_rps + eps or boot < i.price_per_hour_usd * i.boot_seconds - eps
+        if np.all(capacity >= capacity_i - eps) and boot <= i.price_per_hour_usd * i.boot_seconds + eps:
+            strictly = (price < i.price_per_hour_usd - eps or np.any(capacity > capacity_i + eps)
+                        or boot < i.price_per_hour_usd * i.boot_seconds - eps)
             return strictly or j.Index < i.Index  # exact twins: keep the first (breaks symmetry)
     return False
 

@@ -46,15 +46,49 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Plan":
-        meta_keys = ("created", "hetplan_version", "inputs", "targets", "load", "limits", "solver")
+        meta_keys = ("created", "hetplan_version", "inputs", "targets", "load", "limits", "runtime", "solver")
         meta = {k: data[k] for k in meta_keys if k in data}
         windows = pd.DataFrame([{k: v for k, v in w.items() if k != "assignments"} for w in data["windows"]])
         rows = [{"window": w["index"], **a} for w in data["windows"] for a in w["assignments"]]
         columns = ["window", "option", "platform", "model", "instance_type", "memory_mb", "count", "launches",
-                   "rate_rps", "share", "utilization", "expected_latency_ms", "cost_usd"]
+                   "rate_rps", "share", "utilization", "capacity_rps", "overflow_rps", "expected_latency_ms", "cost_usd"]
         assignments = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
         return cls(meta=meta, options=pd.DataFrame(data["options"]), windows=windows,
                    assignments=assignments, summary=data.get("summary", {}))
+
+
+def load_plan(path) -> dict:
+    """Read a plan file: JSON checked against ``data/plan.schema.json``. The one way commands read plans;
+    every problem is a one-line :class:`HetplanError` naming the file and, for schema errors, the JSON path."""
+    from pathlib import Path
+
+    import jsonschema
+
+    from hetplan.catalog import DATA_DIR
+    from hetplan.errors import HetplanError
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HetplanError(f"plan file '{path}' does not exist: write one with hetplan solve --out {path}") from None
+    except IsADirectoryError:
+        raise HetplanError(f"plan file '{path}' is a folder: name a plan JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HetplanError(f"plan file '{path}' is not JSON: {exc}") from None
+    except OSError as exc:
+        raise HetplanError(f"cannot read plan file '{path}': {exc.strerror or exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != "hetplan.plan":
+        raise HetplanError(f"'{path}' is not a hetplan plan (no \"kind\": \"hetplan.plan\")")
+    if data.get("schema_version") != PLAN_SCHEMA_VERSION:
+        raise HetplanError(f"plan '{path}' has schema_version {data.get('schema_version')!r}; "
+                           f"this hetplan reads version {PLAN_SCHEMA_VERSION}")
+    schema = json.loads((DATA_DIR / "plan.schema.json").read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise HetplanError(f"plan '{path}' is malformed at {where}: {error.message}; regenerate it with hetplan solve")
+    return data
 
 
 def _clean(record: dict) -> dict:
@@ -116,6 +150,13 @@ def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: flo
     vm_cost = counts * price * win.duration_s[:, None] + launches * price * vm.boot_seconds.to_numpy()
     lam_cost = lam_share * (win.mean_rps * win.duration_s)[:, None] * lam.cost_per_request_usd.to_numpy()
     utilization = np.divide(rates, counts * vm.throughput_rps.to_numpy(), out=np.zeros_like(rates), where=counts > 0)
+    capacity = win.vm_capacity(model.options)
+    overflow = (np.clip(model.values(values, "vm-overflow"), 0.0, None) if "vm-overflow" in model.blocks
+                else np.zeros_like(rates))
+    star = (meta.get("runtime") or {}).get("overflow") or {}
+    star_cost = float(lam.set_index("option").cost_per_request_usd[star["option"]]) if star else 0.0
+    overflow_cost = overflow.sum(axis=1) * star_cost * win.mean_rps * win.duration_s * np.divide(
+        1.0, demand, out=np.zeros_like(demand), where=demand > 0)
     rows = []
     for t, o in zip(*np.nonzero((counts > 0) | (rates > 1e-9))):
         r = vm.iloc[o]
@@ -123,13 +164,14 @@ def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: flo
         rows.append({"window": t, "option": r.option, "platform": "vm", "model": r.model, "instance_type": r.instance_type,
                      "memory_mb": r.memory_mb, "count": int(counts[t, o]), "launches": int(launches[t, o]),
                      "rate_rps": rates[t, o], "share": vm_share[t, o], "utilization": utilization[t, o],
+                     "capacity_rps": capacity[t, o], "overflow_rps": overflow[t, o],
                      "expected_latency_ms": latency, "cost_usd": vm_cost[t, o]})
     for t, j in zip(*np.nonzero(lam_rates > 1e-9)):
         r = lam.iloc[j]
         rows.append({"window": t, "option": r.option, "platform": "lambda", "model": r.model, "instance_type": None,
                      "memory_mb": r.memory_mb, "count": 0, "launches": 0, "rate_rps": lam_rates[t, j],
-                     "share": lam_share[t, j], "utilization": None, "expected_latency_ms": r.latency_ms,
-                     "cost_usd": lam_cost[t, j]})
+                     "share": lam_share[t, j], "utilization": None, "capacity_rps": None, "overflow_rps": None,
+                     "expected_latency_ms": r.latency_ms, "cost_usd": lam_cost[t, j]})
     assignments = pd.DataFrame(rows).sort_values(["window", "platform", "option"]).reset_index(drop=True) if rows else pd.DataFrame()
     accuracy = pd.concat([vm.set_index("option").accuracy, lam.set_index("option").accuracy])
     mean_acc = (assignments.assign(a=assignments.option.map(accuracy) * assignments.share)
@@ -137,14 +179,25 @@ def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: flo
     window_cost = assignments.groupby("window").cost_usd.sum() if rows else pd.Series(dtype=float)
     windows = pd.DataFrame({
         "index": np.arange(len(win)), "start_s": win.start_s, "end_s": win.start_s + win.duration_s,
-        "demand_rps": demand, "mean_rps": win.mean_rps,
-        "cost_usd": window_cost.reindex(range(len(win)), fill_value=0.0).to_numpy(),
-        "mean_accuracy": mean_acc.reindex(range(len(win))).to_numpy(),
+        "demand_rps": demand, "mean_rps": win.mean_rps, "overflow_rps": overflow.sum(axis=1),
+        "overflow_cost_usd": overflow_cost,
+        "cost_usd": window_cost.reindex(range(len(win)), fill_value=0.0).to_numpy() + overflow_cost,
+        "mean_accuracy": mean_acc.reindex(range(len(win))).to_numpy() + _overflow_accuracy_shift(vm, lam, overflow, demand, star),
     })
     meta = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "hetplan_version": __version__, **meta}
     plan = Plan(meta=meta, options=option_table(model), windows=windows, assignments=assignments)
     return dataclasses.replace(plan, summary=summarize(plan))
+
+
+def _overflow_accuracy_shift(vm: pd.DataFrame, lam: pd.DataFrame, overflow: np.ndarray, demand: np.ndarray,
+                             star: dict) -> np.ndarray:
+    """Per window: how the overflow moves the mean top-1 (overflowed requests are served by ℓ*'s model)."""
+    if not star:
+        return np.zeros(len(demand))
+    a_star = float(lam.set_index("option").accuracy[star["option"]])
+    moved = overflow @ (a_star - vm.accuracy.to_numpy(float))
+    return np.divide(moved, demand, out=np.zeros_like(moved), where=demand > 0)
 
 
 def _initial(vm: pd.DataFrame, meta: dict) -> np.ndarray:
@@ -166,14 +219,31 @@ def summarize(plan: Plan) -> dict:
     served = w.set_index("index").mean_rps * duration
     accuracy = plan.options.set_index("option").accuracy
     weight = a.share * a.window.map(served)
-    total = float(a.cost_usd.sum())
+    extra = {k: float(w[k].sum()) if k in w else 0.0 for k in ("overflow_cost_usd", "warm_pool_cost_usd")}
+    overflow_requests = float((w.overflow_rps * duration.to_numpy()).sum()) if "overflow_rps" in w else 0.0
+    total = float(a.cost_usd.sum()) + sum(extra.values())
     methods = plan.options.set_index("option").method
     used = sorted(set(a.option))
     return {
-        "total_cost_usd": total, "vm_cost_usd": float(vm.cost_usd.sum()), "lambda_cost_usd": float(lam.cost_usd.sum()),
+        "total_cost_usd": total, "vm_cost_usd": float(vm.cost_usd.sum()),
+        "lambda_cost_usd": float(lam.cost_usd.sum()) + sum(extra.values()), **extra,
+        "overflow_share": overflow_requests / requests if requests else 0.0,
         "requests": requests, "cost_per_million_usd": total / requests * 1e6 if requests else 0.0,
-        "mean_accuracy": float((weight * a.option.map(accuracy)).sum() / weight.sum()) if weight.sum() else None,
+        "mean_accuracy": float(((weight * a.option.map(accuracy)).sum() + _overflow_correct(plan, accuracy, served))
+                               / weight.sum()) if weight.sum() else None,
         "lambda_share": float((lam.share * lam.window.map(served)).sum() / requests) if requests else 0.0,
         "vm_hours": {k: float(v) for k, v in (vm["count"] * vm.window.map(duration) / 3600).groupby(vm.instance_type).sum().items()},
         "extrapolated_options_used": [o for o in used if methods.get(o) in ("extrapolated", "scaled")],
     }
+
+
+def _overflow_correct(plan: Plan, accuracy: pd.Series, served: pd.Series) -> float:
+    """Correct answers the overflow adds (or takes away): overflowed requests get ℓ*'s accuracy instead."""
+    star = (plan.meta.get("runtime") or {}).get("overflow") or {}
+    a = plan.assignments
+    if not star or "overflow_rps" not in a:
+        return 0.0
+    vm = a[(a.platform == "vm") & (a.overflow_rps.fillna(0) > 0)]
+    demand = plan.windows.set_index("index").demand_rps
+    moved = vm.overflow_rps / vm.window.map(demand) * vm.window.map(served)
+    return float((moved * (accuracy[star["option"]] - vm.option.map(accuracy))).sum())

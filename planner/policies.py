@@ -22,13 +22,13 @@ import pandas as pd
 from hetplan.catalog import ServerlessPricing
 from hetplan.errors import HetplanError, did_you_mean
 from hetplan.planner.model import Limits, Windows
-from hetplan.planner.options import Options, Targets
+from hetplan.planner.options import Options, Targets, overflow_option
+from hetplan.planner.overflow import OVERFLOW_FRACTION
 from hetplan.planner.simulate import LAMBDA_COLUMNS, VM_COLUMNS, Deployment
 
 BASELINES = ("vm-reactive", "vm-peak", "lambda-only", "mark-like")
 # Overflow to Lambda once a request's wait would pass 3/4 of the wait budget (SLO − service latency): the margin
 # covers the Poisson jitter inside a second that the fluid replay does not see (planner/REPLAY.md measures it).
-OVERFLOW_FRACTION = 0.75
 PlanFn = Callable[[Windows, Options, Targets, Limits], dict]
 
 
@@ -114,12 +114,7 @@ def accurate_lambda_of_plan(plan: dict) -> str:
 
 
 def _accurate_lambda(lam: pd.DataFrame, target: float) -> pd.Series:
-    if lam.empty:
-        raise HetplanError("no Lambda option meets the SLO: lambda-only, mark-like and the overflow need one")
-    ok = lam[lam.accuracy >= target - 1e-12]
-    if ok.empty:
-        return lam.sort_values(["accuracy", "cost_per_request_usd"], ascending=[False, True]).iloc[0]
-    return ok.loc[ok.cost_per_request_usd.idxmin()]
+    return overflow_option(lam, target)
 
 
 def _vm_frame(rows) -> pd.DataFrame:
@@ -341,12 +336,23 @@ def warm_pool(vm: pd.DataFrame, lam: pd.DataFrame, counts: pd.DataFrame, shares:
 
 
 def plan_deployment(plan: dict, overflow: str | None = None, name: str = "plan", end_s: float = math.inf) -> Deployment:
-    """The deployment a plan describes (PLAN_FORMAT.md semantics: counts per window, routing by share);
-    VMs still running after the last window stop at ``end_s``."""
+    """The deployment a plan describes (PLAN_FORMAT.md semantics: counts per window, routing by share), with
+    the runtime it states (``planner/runtime.py``: router, overflow, warm pool); ``overflow`` names an
+    overflow option for a plan that states none. VMs still running after the last window stop at ``end_s``."""
     vm, lam, counts, shares = plan_windows(plan)
+    runtime = plan.get("runtime") or {}
+    stated = (runtime.get("overflow") or {}).get("option")
+    overflow = overflow or stated
     if overflow is not None and overflow not in set(lam.option):
         raise HetplanError(f"overflow option '{overflow}' is not in the plan{did_you_mean(overflow, lam.option)}")
-    return _deployment(vm, lam, counts, shares, overflow, name, end_s)
+    dep = _deployment(vm, lam, counts, shares, overflow, name, end_s)
+    if not runtime:
+        return dep
+    pool = pd.DataFrame([{"start_s": float(w["start_s"]), **(w.get("warm_pool") or {})} for w in plan["windows"]])
+    pool = pool.reindex(columns=["start_s", *lam.option]).fillna(0.0)
+    fraction = (runtime.get("overflow") or {}).get("queue_fraction") if stated and overflow == stated else None
+    return replace(dep, router=runtime.get("router", "random"), warm=pool,
+                   overflow_fraction=dep.overflow_fraction if fraction is None else float(fraction))
 
 
 def solver_plan_fn(time_limit_s: float = 10.0, gap: float = 0.02) -> PlanFn:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from hetplan.catalog import ServerlessPricing
 from hetplan.errors import HetplanError
+from hetplan.planner.fcfs import fcfs_starts
 
 MIN_BILLED_S = 60.0  # EC2 per-second billing charges at least one minute per launch
 PING_MS = 100.0  # a keep-warm ping sleeps ~100 ms so concurrent pings land on distinct instances
@@ -59,6 +60,8 @@ class Deployment:
     (SLO − service latency), a margin for the arrival jitter inside a second the fluid does not see.
     ``warm``: optional ``start_s`` plus one column per Lambda option: instances kept warm by pings (piecewise
     constant like ``routes``; zero before its first row).
+    ``router``: how requests are split by share: ``random`` (each request draws its option) or
+    ``weighted-round-robin`` (the shares spread evenly over the requests, as nginx or Envoy do).
     ``overflow_queue``: optional ``start_s`` plus one column per VM option: the queue per VM (requests) beyond
     which the router diverts to ``overflow``, piecewise constant; by default ``throughput_rps ×
     overflow_fraction × (SLO − latency)`` of the options' own figures. The router is set from what the
@@ -74,6 +77,8 @@ class Deployment:
     warm: pd.DataFrame | None = None
     overflow_fraction: float = 1.0
     overflow_queue: pd.DataFrame | None = None
+    router: str = "random"
+
 
     def __post_init__(self):
         for frame, columns, what in ((self.vm_options, VM_COLUMNS, "VM options"),
@@ -510,8 +515,9 @@ def _arrival_times(axis: _Axis, rng: np.random.Generator, pattern: str) -> tuple
     else:
         first = np.repeat(np.cumsum(n) - n, n)
         offset = (np.arange(second.size) - first + 0.5) / np.repeat(np.maximum(n, 1), n)
-    order = np.lexsort((offset, second))
-    return second[order] + offset[order], second[order]
+    times = second + offset
+    order = np.argsort(times, kind="stable")  # seconds are whole numbers, offsets in [0, 1): one float sort
+    return times[order], second[order]
 
 
 def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals, samples, pinned, recorder=None) -> dict:
@@ -523,9 +529,14 @@ def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals,
     counts = _vm_counts(dep, axis)
     times, second = _arrival_times(axis, rng, arrivals)
     # option of each request: the inverse CDF of its second's shares at a low-discrepancy (even) or random point
-    u = rng.random(times.size) if arrivals == "poisson" else (np.arange(times.size) * _GOLDEN) % 1.0
-    cum = np.cumsum(share[second], axis=1)
-    choice = (u[:, None] >= cum).sum(axis=1)  # == len(names): unrouted
+    # routing: a weighted round robin spreads each option's share evenly over the requests (a low-discrepancy
+    # sequence); a random router draws each request's option (its per-option counts are binomial)
+    spread = dep.router == "weighted-round-robin" or arrivals == "even"
+    u = (np.arange(times.size) * _GOLDEN) % 1.0 if spread else rng.random(times.size)
+    cum = np.cumsum(share, axis=1)
+    choice = np.zeros(times.size, dtype=np.int64)  # == len(names): unrouted
+    for k in range(len(names)):  # column by column: a (requests × options) matrix would not fit a long trace
+        choice += u >= cum[second, k]
     out = {k: np.zeros(T) for k in ("violations", "accuracy_sum", "lambda_requests", "overflow_requests",
                                     "cold_starts", "lambda_cost_usd", "unrouted")}
     lat_values: list[float] = []
@@ -538,18 +549,18 @@ def _events(axis, dep, lam, slo_s, pricing, keep_alive_s, limit, seed, arrivals,
     for j, o in enumerate(vm.itertuples()):
         mine = times[choice == j]
         slots, hold = counts[j] * o.servers, o.servers / o.throughput_rps  # slot time that gives the throughput
-        done, diverted = _vm_queue(mine, slots, hold, _overflow_cap(dep, axis, j, o, counts[j], slo_s))
-        for t in diverted:
-            to_lambda.append((t, lam_index[dep.overflow]))
-        lat = np.array([d - a for a, d in done]) + o.latency_ms / 1000.0 if done else np.zeros(0)
-        sec = np.array([int(a) for a, _ in done], dtype=int) if done else np.zeros(0, int)
+        begun, away = fcfs_starts(mine, slots, hold, _overflow_cap(dep, axis, j, o, counts[j], slo_s))
+        served, begun, diverted = mine[~away], begun[~away], mine[away]
+        to_lambda += [(t, lam_index[dep.overflow]) for t in diverted.tolist()]
+        lat = begun - served + o.latency_ms / 1000.0
+        sec = np.minimum(served.astype(int), T - 1)
         np.add.at(out["violations"], sec, (lat > slo_s + _TOL).astype(float))
-        if recorder is not None and done:
-            recorder.events(o, "vm", axis.t0 + np.array([a for a, _ in done]), lat, np.zeros(lat.size, bool))
+        if recorder is not None and served.size:
+            recorder.events(o, "vm", axis.t0 + served, lat, np.zeros(lat.size, bool))
         np.add.at(out["accuracy_sum"], sec, o.accuracy)
         lat_values += lat.tolist()
-        if diverted:
-            np.add.at(out["overflow_requests"], np.array(diverted, dtype=float).astype(int), 1.0)
+        if diverted.size:
+            np.add.at(out["overflow_requests"], np.minimum(diverted.astype(int), T - 1), 1.0)
     for k in range(len(lam)):
         for t in times[choice == len(vm) + k]:
             to_lambda.append((float(t), k))

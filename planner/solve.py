@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from hetplan.errors import HetplanError
-from hetplan.planner.model import Limits, MilpModel, Windows, build_model, initial_counts
+from hetplan.planner.model import Limits, MilpModel, Windows, build_model, initial_counts, vms_needed
 from hetplan.planner.options import Options, Targets
 from hetplan.planner.plan import Plan, build_plan
 from hetplan.planner.solvers import DEFAULT_BACKEND, SolveOptions, SolveResult, Status, get_backend
@@ -65,9 +65,9 @@ def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limi
     if T - cuts[-1] < chunk // 2 and len(cuts) > 1:  # no tiny last chunk
         cuts.pop()
     spans = list(zip(cuts, cuts[1:] + [T]))
-    peak = float(windows.demand_rps.max())
+    peak = tuple(vms_needed(windows, options).max(axis=0, initial=0.0))
     parts = [build_model(windows.slice(a, b), options,
-                         dataclasses.replace(limits, demand_peak_rps=peak, free_start=k > 0))
+                         dataclasses.replace(limits, peak_vms=peak, free_start=k > 0))
              for k, (a, b) in enumerate(spans)]
     workers = min(len(parts), _cores())
     per_chunk = SolveOptions(time_limit_s=0.6 * time_limit_s * workers / len(parts), gap=gap / 2,
@@ -123,7 +123,9 @@ def _map_chunks(solver: str, parts: list[MilpModel], opts: SolveOptions, workers
 def _join(model: MilpModel, parts: list[tuple[MilpModel, np.ndarray]], initial: np.ndarray) -> np.ndarray:
     """The whole horizon's values from the chunk plans; launches recomputed across the joins."""
     z = np.zeros(model.num_vars)
-    for name in ("vm-count", "vm-rate", "lambda-rate"):
+    for name in ("vm-count", "vm-rate", "lambda-rate", "vm-overflow"):
+        if name not in model.blocks:
+            continue
         block = model.blocks[name]
         stacked = np.vstack([part.values(values, name) for part, values in parts])
         if name == "vm-count":

@@ -267,29 +267,10 @@ def window_stats(trace: pd.DataFrame, window_s: float | str, quantile: float = 0
     ``gaps="interpolate"``: missing seconds are filled linearly between the observed seconds around the gap and
     counted in every statistic, ``requests`` included; ``seconds_observed`` still counts only real seconds.
     """
-    if isinstance(window_s, str):
-        window_s = parse_duration(window_s)
-    if not (window_s >= 1 and float(window_s).is_integer()):
-        raise HetplanError(f"window {window_s:g}s must be a whole number of seconds, at least 1s")
     if not 0 <= quantile <= 1:
         raise HetplanError(f"quantile {quantile:g} must be between 0 and 1 (e.g. 0.95)")
-    if gaps not in GAP_MODES:
-        raise HetplanError(f"unknown gap mode '{gaps}'{did_you_mean(gaps, GAP_MODES)}")
-    if trace.empty:
-        raise HetplanError("the trace is empty: there are no windows to compute")
-    width = int(window_s)
-    sec = trace["second"].to_numpy(dtype=np.int64)
-    req = trace["requests"].to_numpy(dtype=float)
-    first, span = int(sec[0]), int(sec[-1] - sec[0] + 1)
-    count = -(-span // width)
-    rates = np.full(count * width, np.nan)
-    observed = np.zeros(count * width, dtype=bool)
-    rates[sec - first] = req
-    observed[sec - first] = True
-    if gaps == "interpolate":
-        grid = np.arange(span)
-        rates[:span] = np.interp(grid, sec - first, req)
-    rates, observed = rates.reshape(count, width), observed.reshape(count, width)
+    rates, observed, first, span = _grid(trace, window_s, gaps)
+    count, width = rates.shape
     n_obs = observed.sum(axis=1)
     empty = np.flatnonzero(n_obs == 0)
     if empty.size and gaps == "exclude":
@@ -308,3 +289,34 @@ def window_stats(trace: pd.DataFrame, window_s: float | str, quantile: float = 0
         "seconds_observed": n_obs.astype(np.int64),
         "requests": np.nansum(rates, axis=1),
     })
+
+
+def window_seconds(trace: pd.DataFrame, window_s: float | str, gaps: str = "exclude") -> np.ndarray:
+    """(windows × seconds) requests per second, aligned with :func:`window_stats`'s rows; NaN where a
+    second was not observed (a gap under ``gaps="exclude"``, or past the end of a short last window)."""
+    rates, _, _, _ = _grid(trace, window_s, gaps)
+    return rates
+
+
+def _grid(trace: pd.DataFrame, window_s: float | str, gaps: str):
+    """Per-second rates on the windows' grid, which seconds were observed, the first second and the span."""
+    if isinstance(window_s, str):
+        window_s = parse_duration(window_s)
+    if not (window_s >= 1 and float(window_s).is_integer()):
+        raise HetplanError(f"window {window_s:g}s must be a whole number of seconds, at least 1s")
+    if gaps not in GAP_MODES:
+        raise HetplanError(f"unknown gap mode '{gaps}'{did_you_mean(gaps, GAP_MODES)}")
+    if trace.empty:
+        raise HetplanError("the trace is empty: there are no windows to compute")
+    width = int(window_s)
+    sec = trace["second"].to_numpy(dtype=np.int64)
+    req = trace["requests"].to_numpy(dtype=float)
+    first, span = int(sec[0]), int(sec[-1] - sec[0] + 1)
+    count = -(-span // width)
+    rates = np.full(count * width, np.nan)
+    observed = np.zeros(count * width, dtype=bool)
+    rates[sec - first] = req
+    observed[sec - first] = True
+    if gaps == "interpolate":
+        rates[:span] = np.interp(np.arange(span), sec - first, req)
+    return rates.reshape(count, width), observed.reshape(count, width), first, span

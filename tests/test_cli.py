@@ -173,7 +173,8 @@ def test_feedback_loop_end_to_end(tmp_path):
     before, after = json.loads(plan.read_text()), json.loads(replanned.read_text())
     assert "feedback" in after["inputs"]
     latency = lambda p: {o["option"]: o["latency_ms"] for o in p["options"]}
-    assert latency(after)["vm:inception_bn@c5.2xlarge"] > 1.2 * latency(before)["vm:inception_bn@c5.2xlarge"]
+    both = sorted(name for name in set(latency(before)) & set(latency(after)) if name.startswith("vm:inception_bn@"))
+    assert both and all(latency(after)[name] > 1.2 * latency(before)[name] for name in both)
     assert after["summary"]["total_cost_usd"] > before["summary"]["total_cost_usd"]  # slower model, more VMs
     assert run("validate", str(replanned)).exit_code == 0
 

@@ -105,10 +105,11 @@ def test_quota_and_budget_limits():
 
     base = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30))
     used = set(base.assignments.dropna(subset=["instance_type"]).instance_type)
-    assert "c5.2xlarge" in used
-    capped = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30, quotas={"c5.2xlarge": 0}))
-    assert "c5.2xlarge" not in set(capped.assignments.dropna(subset=["instance_type"]).instance_type)
-    assert capped.summary["total_cost_usd"] >= base.meta["solver"]["bound_usd"] - 1e-9
+    assert "c5.large" in used
+    capped = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30, quotas={"c5.large": 1}))
+    per_window = capped.assignments[capped.assignments.instance_type == "c5.large"].groupby("window")["count"].sum()
+    assert per_window.max() <= 1
+    assert capped.meta["solver"]["objective_usd"] >= base.meta["solver"]["bound_usd"] - 1e-9
     cost = base.summary["total_cost_usd"]
     within = make_plan(PlanRequest(slo_s=0.2, hours=1.0, time_limit_s=30, budget_usd=cost * 1.02))
     assert within.summary["total_cost_usd"] <= cost * 1.02 + 1e-9
@@ -117,16 +118,22 @@ def test_quota_and_budget_limits():
 
 
 def test_predicted_windows_see_only_the_past():
-    from hetplan.planner.traces import load_trace, window_stats
+    from hetplan.planner.traces import load_trace, window_seconds, window_stats
     from hetplan.planner.workflow import predicted_windows
 
     trace = load_trace(catalog.DEFAULT_TRACE)
     stats = window_stats(trace[trace.second < 6 * 3600], "5m", 0.95)
-    spiked = stats.copy()
+    seconds = window_seconds(trace[trace.second < 6 * 3600], "5m")
+    spiked, spiked_seconds = stats.copy(), seconds.copy()
     spiked.loc[spiked.index[-1], ["mean_rps", "peak_rps", "q_rps"]] *= 50  # the last window explodes
-    plain, changed = predicted_windows(stats, "peak-aware"), predicted_windows(spiked, "peak-aware")
+    spiked_seconds[-1] *= 50
+    (plain, plain_s), (changed, changed_s) = (predicted_windows(f, s, "peak-aware") for f, s in
+                                              ((stats, seconds), (spiked, spiked_seconds)))
     assert len(plain) == len(stats) - 18 and plain.window.iloc[0] == 18  # a quarter of 72 windows is history
     assert np.allclose(plain.q_rps.to_numpy(), changed.q_rps.to_numpy())  # no forecast saw the spike
+    assert np.allclose(plain.headroom.to_numpy(), changed.headroom.to_numpy())  # nor the headroom
+    assert np.allclose(plain_s, changed_s, equal_nan=True)  # nor the per-second shape
+    assert (plain.headroom > 0).all() and np.allclose(plain.mean_rps, plain.central_rps * (1 + plain.headroom))
 
 
 def _cores_in_worker(_):

@@ -1,0 +1,151 @@
+"""What a plan relies on at run time — stated in the plan, priced in its cost, replayed as written.
+
+``runtime`` in the plan JSON (``PLAN_FORMAT.md``):
+
+- ``router``: ``weighted-round-robin``: each window's shares are spread evenly over its requests (nginx,
+  Envoy and HAProxy weighted round robin), so an option receives its share of every second;
+- ``overflow``: ``{option, queue_fraction}`` or null: a VM pool's router sends a request to that Lambda
+  option when the pool's queue holds ``queue_fraction × (SLO − latency) × throughput`` requests
+  (``planner/overflow.py``); the MILP priced it;
+- ``warm_pool``: instances of each Lambda option kept warm by pings in each window
+  (``windows[].warm_pool``), so bursts start warm. Sized after the solve, at the window's peak second
+  (of its Lambda share, plus the overflow of a request-level run, see ``add_runtime_costs``): the ``percentile`` quantile of a Poisson number of busy instances whose mean is the peak rate
+  times the function's duration (an M/G/∞ pool by Little's law). The pings cost
+  ``pool × ping price / (keep_alive / 2)`` per second (``warm_pool_cost_usd``);
+- ``keep_alive_s`` and ``ping_ms``: the Lambda idle lifetime and the ping's billed duration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from hetplan.catalog import ServerlessPricing
+
+KEEP_ALIVE_S = 600.0
+PING_MS = 100.0  # as the replay bills a keep-warm ping (simulate.PING_MS)
+ROUTER = "weighted-round-robin"
+
+
+def runtime_meta(overflow_option: str | None, queue_fraction: float | None) -> dict:
+    """The plan's ``runtime`` before the warm pool is sized."""
+    overflow = None if overflow_option is None else {"option": overflow_option, "queue_fraction": queue_fraction}
+    return {"router": ROUTER, "overflow": overflow, "warm_pool": "windows[].warm_pool",
+            "keep_alive_s": KEEP_ALIVE_S, "ping_ms": PING_MS}
+
+
+def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, percentile: float, slo_s: float,
+                      headroom: np.ndarray | None = None, errors: np.ndarray | None = None, seed: int = 0):
+    """The plan with its overflow and warm pool as they will run, priced: per window ``overflow_rps``,
+    ``overflow_cost_usd``, ``warm_pool`` and ``warm_pool_cost_usd``; costs and summary updated.
+
+    The MILP priced the overflow with the per-second fluid, which cannot see the arrivals bunching inside
+    a second; the stated figures come from a request-level run of the plan's VM pools on the planning
+    load ``seconds`` (its expected requests per second: the trace's for the oracle, the central forecast
+    otherwise), with Poisson arrivals inside each second, the weighted round robin and the overflow rule,
+    through the exact FCFS engine (``planner/fcfs.py``). ``headroom`` (per window, forecast plans): the
+    forecast's error margin; the warm pools are sized for the load raised by it (with overflow, all of
+    what the forecast missed at the peak second may overflow). ``errors``: the predictor's relative errors
+    of the mean in its backtest (actual / forecast − 1); overflow grows faster than the load, so a forecast
+    plan's stated overflow adds the fluid's mean over those errors minus its value at the forecast itself.
+    """
+    from scipy.stats import poisson
+
+    from hetplan.planner.plan import summarize
+
+    options = plan.options.set_index("option")
+    lam = options[options.platform == "lambda"]
+    windows, a = plan.windows.copy(), plan.assignments
+    T = len(windows)
+    counts = np.nan_to_num(np.asarray(seconds, float))
+    duration_s = (windows.end_s - windows.start_s).to_numpy(float)
+    raise_by = np.zeros(T) if headroom is None else np.asarray(headroom, float)
+    peak = counts.max(axis=1, initial=0.0)
+    rate = pd.DataFrame(0.0, index=range(T), columns=lam.index)
+    for row in a[a.platform == "lambda"].itertuples():
+        rate.loc[row.window, row.option] = row.share * peak[row.window] * (1.0 + raise_by[row.window])
+    star = (plan.meta.get("runtime") or {}).get("overflow")
+    if star:
+        per_second = overflow_requests(a, options, counts, star["queue_fraction"], slo_s, seed)
+        if errors is not None and len(errors):
+            per_second = per_second * _error_factor(a, options, counts, star["queue_fraction"], slo_s, errors)[:, None]
+        price = float(lam.cost_per_request_usd[star["option"]])
+        windows["overflow_rps"] = per_second.sum(axis=1) / duration_s
+        windows["overflow_cost_usd"] = per_second.sum(axis=1) * price
+        rate[star["option"]] += per_second.max(axis=1, initial=0.0) + raise_by * peak
+    duration = (lam.duration_ms.fillna(lam.latency_ms) / 1000.0).reindex(rate.columns)
+    busy = rate.to_numpy() * duration.to_numpy()[None, :]
+    pool = np.where(busy > 0, poisson.ppf(percentile, np.maximum(busy, 1e-12)), 0.0)
+    ping = np.array([pricing.cost_per_request(PING_MS, m) for m in lam.memory_mb.reindex(rate.columns)])
+    windows["warm_pool"] = [{name: int(n) for name, n in zip(rate.columns, row) if n > 0} for row in pool]
+    windows["warm_pool_cost_usd"] = pool @ ping * duration_s / (KEEP_ALIVE_S / 2.0)
+    assigned = a.groupby("window").cost_usd.sum().reindex(range(T), fill_value=0.0).to_numpy()
+    windows["cost_usd"] = assigned + windows.get("overflow_cost_usd", 0.0) + windows.warm_pool_cost_usd
+    out = dataclasses.replace(plan, windows=windows)
+    return dataclasses.replace(out, summary=summarize(out))
+
+
+def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float,
+                      slo_s: float, seed: int = 0) -> np.ndarray:
+    """(windows × seconds) requests the VM pools overflow, request by request (see ``add_runtime_costs``)."""
+    from hetplan.planner.fcfs import fcfs_starts
+
+    rng = np.random.default_rng(seed)
+    T, W = counts.shape
+    flat = counts.ravel()
+    whole = np.floor(flat).astype(np.int64)
+    whole += (rng.random(flat.size) < flat - whole).astype(np.int64)
+    second = np.repeat(np.arange(flat.size), whole)
+    times = np.sort(second + rng.random(second.size))
+    second = times.astype(np.int64)
+    window = second // W
+    vm = a[a.platform == "vm"]
+    names = sorted(set(vm.option))
+    share = np.zeros((T, len(names)))
+    for k, name in enumerate(names):
+        rows = vm[vm.option == name]
+        share[rows.window.to_numpy(), k] = rows.share.to_numpy(float)
+    cum = np.cumsum(share, axis=1)
+    pick = (np.arange(times.size) * ((5 ** 0.5 - 1) / 2)) % 1.0  # weighted round robin: a low-discrepancy spread
+    choice = np.zeros(times.size, dtype=np.int64)
+    for k in range(len(names)):
+        choice += pick >= cum[window, k]
+    out = np.zeros(flat.size)
+    for k, name in enumerate(names):
+        o = options.loc[name]
+        rows = vm[vm.option == name]
+        n = np.zeros(T)
+        n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
+        slots = np.repeat(n * o.servers, W)
+        cap = np.repeat(n * o.throughput_rps, W) * queue_fraction * max(slo_s - o.latency_ms / 1000.0, 0.0)
+        _, away = fcfs_starts(times[choice == k], slots, o.servers / o.throughput_rps, cap)
+        np.add.at(out, second[choice == k][away], 1.0)
+    return out.reshape(T, W)
+
+
+def _error_factor(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float, slo_s: float,
+                  errors: list) -> np.ndarray:
+    """Per window: the fluid overflow averaged over the forecast's past errors (9 quantiles of those before
+    the window), over its value at the forecast; 1 where the fluid sees no overflow at the forecast."""
+    from hetplan.planner.overflow import overflow_share
+
+    scales = np.linspace(0.3, 3.0, 28)  # load / forecast, a grid wide enough for the errors seen
+    T = counts.shape[0]
+    fluid = np.zeros((scales.size + 1, T))
+    for name, rows in a[a.platform == "vm"].groupby("option"):
+        o = options.loc[name]
+        n, routed = np.zeros(T), np.zeros(T)
+        n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
+        routed[rows.window.to_numpy()] = rows.rate_rps.to_numpy(float)
+        budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
+        for k, scale in enumerate([1.0, *scales]):
+            fluid[k] += overflow_share(counts * scale, n * o.throughput_rps, routed * scale, budget, queue_fraction).sum(axis=1)
+    factor = np.ones(T)
+    for t in range(T):
+        past = np.asarray(errors[t], float) if t < len(errors) else np.zeros(0)
+        if past.size and fluid[0, t] > 0:
+            at = np.clip(1.0 + np.quantile(past, (np.arange(9) + 0.5) / 9), scales[0], scales[-1])
+            factor[t] = np.interp(at, scales, fluid[1:, t]).mean() / fluid[0, t]
+    return factor
