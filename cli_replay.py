@@ -261,7 +261,10 @@ def simulate_command(
     if recorder is not None:
         from hetplan.planner.observe import write_log
 
-        write_log(recorder.frame(), log)
+        frame = recorder.frame()
+        write_log(frame, log)
+        typer.echo(f"request log written to {log} ({len(frame):,} requests"
+                   + (f", {log_fraction:g} of each second's requests)" if method == "fluid" else ")"), err=json_output)
     if json_output:
         report = result.report.to_dict()
         typer.echo(json.dumps({"plan": str(plan), "trace": trace.name, "slo_ms": slo_s * 1000, "replay": report,

@@ -79,6 +79,7 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     busy = rate.to_numpy() * duration.to_numpy()[None, :]
     pool = np.where(busy > 0, poisson.ppf(percentile, np.maximum(busy, 1e-12)), 0.0)
     ping = np.array([pricing.cost_per_request(PING_MS, m) for m in lam.memory_mb.reindex(rate.columns)])
+    windows["headroom"] = raise_by
     windows["warm_pool"] = [{name: int(n) for name, n in zip(rate.columns, row) if n > 0} for row in pool]
     windows["warm_pool_cost_usd"] = pool @ ping * duration_s / (KEEP_ALIVE_S / 2.0)
     assigned = a.groupby("window").cost_usd.sum().reindex(range(T), fill_value=0.0).to_numpy()

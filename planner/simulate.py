@@ -19,7 +19,12 @@ within the SLO. :func:`replay` plays the actual trace against it (planner/REPLAY
 - **Warm pool** (optional, ``Deployment.warm``): instances of a function kept warm by periodic pings (every
   half keep-alive, each billed ``PING_MS``); they never expire, so bursts up to the pool size start warm.
 - ``method="events"``: the same model request by request (Poisson or evenly spaced arrivals within each
-  second, from a seed), with per-slot deterministic service; slow (pure Python), for short traces and tests.
+  second, from a seed), with per-slot deterministic service through the exact FCFS engine
+  (``planner/fcfs.py``, diversion included); Lambda request by request. This is the replay that judges an
+  SLO (``verdict.py``): the fluid does not see requests bunching inside a second, so it is a fast
+  approximation for comparisons, never the verdict.
+- **Router** (``Deployment.router``): ``random`` draws each request's option from the shares;
+  ``weighted-round-robin`` (what plans state) spreads them evenly over the requests.
 """
 
 from __future__ import annotations
@@ -580,50 +585,6 @@ def _overflow_cap(dep: Deployment, axis: _Axis, j: int, o, count: np.ndarray, sl
     if dep.overflow_queue is not None:
         return count * _per_second(dep.overflow_queue, axis, [o.option])[:, 0]
     return count * o.throughput_rps * max((slo_s - o.latency_ms / 1000.0) * dep.overflow_fraction, 0.0)
-
-
-def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, cap: np.ndarray | None):
-    """One pooled FIFO queue, ``slots[s]`` parallel slots in second s, each request holding a slot ``hold`` s.
-
-    Returns [(arrival, start)] and the diverted arrival times (all slots busy and the queue ahead holds
-    at least ``cap[s]`` requests). After the trace the last second's slots keep serving.
-    """
-    T = len(slots)
-    slots = slots.tolist()
-    busy: list[float] = []
-    waiting: deque = deque()
-    done, diverted = [], []
-    arr = arrivals.tolist()
-    i, n = 0, len(arr)
-
-    def start_waiting(now: float, limit: float) -> None:
-        while waiting and len(busy) < limit:
-            done.append((waiting.popleft(), now))
-            heapq.heappush(busy, now + hold)
-
-    for s in range(T + 1):
-        limit, end = (slots[s], s + 1.0) if s < T else (slots[-1], math.inf)
-        if s == T and limit <= 0:
-            done.extend((a, math.inf) for a in waiting)
-            break
-        start_waiting(float(s), limit)
-        while True:
-            next_arrival = arr[i] if i < n and arr[i] < end else math.inf
-            next_free = busy[0] if busy and busy[0] < end else math.inf
-            if next_arrival == math.inf and (next_free == math.inf or not waiting):
-                break
-            if next_free <= next_arrival:
-                start_waiting(heapq.heappop(busy), limit)
-                continue
-            i += 1
-            if cap is not None and len(busy) >= limit and len(waiting) + 1 > cap[min(s, T - 1)]:
-                diverted.append(next_arrival)
-            elif not waiting and len(busy) < limit:
-                done.append((next_arrival, next_arrival))
-                heapq.heappush(busy, next_arrival + hold)
-            else:
-                waiting.append(next_arrival)
-    return done, diverted
 
 
 def _lambda_events(requests: list, lam: pd.DataFrame, pricing, keep_alive_s, limit, slo_s, out, pinned,

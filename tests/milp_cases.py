@@ -54,3 +54,51 @@ def random_case(seed: int, T: int = 3, V: int = 2, L: int = 2):
                  "cost": float(rng.uniform(2e-6, 8e-6)), "latency_ms": float(rng.uniform(50, 150))} for j in range(L)]
     demand = rng.uniform(10, 110, size=T).round(1).tolist()
     return options(vm_rows, lam_rows), windows(demand), float(rng.choice([0.6, 0.65, 0.7]))
+
+
+def plan_file(plan: dict, slo_ms: float = 200.0) -> dict:
+    """A hand-made partial plan (options, windows with assignments, targets) completed into a plan file that
+    the one plan reader accepts (``data/plan.schema.json``): the fields the replay does not read get neutral
+    values. Demand is each window's share-weighted sum; costs are zero (these plans test the replay)."""
+    from hetplan import __version__, catalog
+
+    options = {o["option"]: o for o in plan["options"]}
+    digest = "sha256:" + "0" * 64
+    files = {"profile": catalog.DEFAULT_PROFILE, "instances": catalog.DEFAULT_INSTANCES,
+             "serverless": catalog.DEFAULT_SERVERLESS, "models": catalog.DEFAULT_MODELS, "trace": catalog.DEFAULT_TRACE}
+    windows = []
+    for w in plan["windows"]:
+        assignments = []
+        for a in w["assignments"]:
+            o = options[a["option"]]
+            assignments.append({"model": o["model"], "instance_type": o.get("instance_type"), "memory_mb": o["memory_mb"],
+                                "launches": 0, "rate_rps": 0.0, "utilization": 0.0 if a["platform"] == "vm" else None,
+                                "expected_latency_ms": None, "cost_usd": 0.0, **a})
+        windows.append({"demand_rps": 1.0, "mean_rps": 1.0, "cost_usd": 0.0, "mean_accuracy": None, **w,
+                        "assignments": assignments})
+    return {
+        "schema_version": 1, "kind": "hetplan.plan", "created": "2026-12-01T00:00:00+00:00",
+        "hetplan_version": __version__,
+        "inputs": {k: {"path": str(path), "digest": digest} for k, path in files.items()},
+        "targets": {"slo_ms": slo_ms, "percentile": 0.99, "min_accuracy": None, "mean_accuracy": None,
+                    "max_utilization": 0.95, **plan.get("targets", {})},
+        "load": {"window_s": 300, "quantile": 0.95, "predictor": "oracle", "windows": len(windows)},
+        "limits": {"lambda_concurrency": 1000, "lambda_architecture": "x86_64", "quotas": {}, "budget_usd": None,
+                   "initial_vms": {}},
+        "solver": {"name": "highs", "method": "full", "status": "feasible", "objective_usd": 0.0, "bound_usd": None,
+                   "gap": None, "lp_bound_usd": None, "seconds": 0.0, "time_limit_s": 1.0, "gap_target": 0.01},
+        "options": [_option_record(o) for o in plan["options"]],
+        "windows": windows,
+        "summary": {"total_cost_usd": 0.0, "vm_cost_usd": 0.0, "lambda_cost_usd": 0.0, "requests": 0.0,
+                    "cost_per_million_usd": 0.0, "mean_accuracy": None, "vm_hours": {}, "extrapolated_options_used": []},
+    }
+
+
+def _option_record(o: dict) -> dict:
+    """An ``Options`` row as the plan's ``options`` entry (``plan.option_table`` names)."""
+    record = {k: (None if isinstance(v, float) and v != v else v) for k, v in o.items()}
+    if "utilization" in record:
+        record["utilization_cap"] = record.pop("utilization")
+    if record.get("servers") is not None:
+        record["servers"] = int(record["servers"])
+    return record

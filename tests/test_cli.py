@@ -161,7 +161,7 @@ def test_feedback_loop_end_to_end(tmp_path):
     """solve → simulate with a drifted model, logging → observe flags it → solve --feedback plans around it."""
     plan, log, corrected = tmp_path / "plan.json", tmp_path / "requests.log", tmp_path / "profile.csv"
     assert run("solve", "--slo", "200ms", "--hours", "1", "--out", str(plan)).exit_code == 0
-    result = run("simulate", "--plan", str(plan), "--overflow", "--drift", "model=inception_bn,latency=1.3", "--log", str(log))
+    result = run("simulate", "--plan", str(plan), "--overflow", "--drift", "model=inception_bn,latency=1.3", "--log", str(log), "--method", "fluid")
     assert result.exit_code == 0, result.output
     from hetplan.catalog import DEFAULT_PROFILE
 

@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
+import heapq
+import math
+from collections import deque
+
 import numpy as np
 import pytest
 
 from hetplan.planner.fcfs import fcfs_starts
-from hetplan.planner.simulate import _vm_queue
+
+
+def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, cap: np.ndarray | None):
+    """The sequential reference (the replay's engine before fcfs.py): one pooled FIFO queue, ``slots[s]`` parallel slots in second s, each request holding a slot ``hold`` s.
+
+    Returns [(arrival, start)] and the diverted arrival times (all slots busy and the queue ahead holds
+    at least ``cap[s]`` requests). After the trace the last second's slots keep serving.
+    """
+    T = len(slots)
+    slots = slots.tolist()
+    busy: list[float] = []
+    waiting: deque = deque()
+    done, diverted = [], []
+    arr = arrivals.tolist()
+    i, n = 0, len(arr)
+
+    def start_waiting(now: float, limit: float) -> None:
+        while waiting and len(busy) < limit:
+            done.append((waiting.popleft(), now))
+            heapq.heappush(busy, now + hold)
+
+    for s in range(T + 1):
+        limit, end = (slots[s], s + 1.0) if s < T else (slots[-1], math.inf)
+        if s == T and limit <= 0:
+            done.extend((a, math.inf) for a in waiting)
+            break
+        start_waiting(float(s), limit)
+        while True:
+            next_arrival = arr[i] if i < n and arr[i] < end else math.inf
+            next_free = busy[0] if busy and busy[0] < end else math.inf
+            if next_arrival == math.inf and (next_free == math.inf or not waiting):
+                break
+            if next_free <= next_arrival:
+                start_waiting(heapq.heappop(busy), limit)
+                continue
+            i += 1
+            if cap is not None and len(busy) >= limit and len(waiting) + 1 > cap[min(s, T - 1)]:
+                diverted.append(next_arrival)
+            elif not waiting and len(busy) < limit:
+                done.append((next_arrival, next_arrival))
+                heapq.heappush(busy, next_arrival + hold)
+            else:
+                waiting.append(next_arrival)
+    return done, diverted
 
 
 def reference(arrivals, slots, hold, cap):

@@ -19,6 +19,7 @@ from hetplan.planner.observe import read_log, update_profile
 from hetplan.planner.options import Targets, build_options, prune_dominated
 from hetplan.planner.policies import Scenario, compare, hetplan_policy, make_scenario
 from hetplan.planner.simulate import Deployment, replay
+from milp_cases import plan_file
 
 PRICING = load_serverless()
 VM, LAM = "vm:m@c5.large", "lambda:m@2048MB"
@@ -120,13 +121,13 @@ def test_simulate_command_writes_a_log_that_observe_reads(tmp_path):
                 mean_rps=np.array([150.0, 150.0]))
     plan = {**greedy_plan(w, options, "vm:inception_bn@c5.xlarge"), "kind": "hetplan.plan",
             "targets": {"slo_ms": 200, "mean_accuracy": 0.7}}
-    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    (tmp_path / "plan.json").write_text(json.dumps(plan_file(plan)))
     (tmp_path / "t.csv").write_text("second,requests\n" + "".join(f"{s},150\n" for s in range(1, 601)))
     app = typer.Typer()
     app.command("simulate")(simulate_command)
     app.command("other")(lambda: None)
     args = ["simulate", "--plan", str(tmp_path / "plan.json"), "--trace", str(tmp_path / "t.csv"), "--overflow",
-            "--log", str(tmp_path / "log.csv"), "--drift", "model=inception_bn,latency=1.3"]
+            "--log", str(tmp_path / "log.csv"), "--drift", "model=inception_bn,latency=1.3", "--method", "fluid"]
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "request log written" in result.output

@@ -19,6 +19,7 @@ from hetplan.planner.options import Targets, build_options, prune_dominated
 from hetplan.planner.policies import (Scenario, accurate_lambda, compare, hetplan_policy, lambda_only, mark_like,
                                       oracle_policy, plan_deployment, single_model_vm, vm_peak, vm_reactive, warm_pool)
 from hetplan.planner.simulate import replay
+from milp_cases import plan_file
 
 TARGETS = Targets(slo_s=0.2, mean_accuracy=0.70)
 PRICING = load_serverless()
@@ -333,7 +334,7 @@ def test_simulate_command_replays_a_plan_file(cli, tmp_path, options):
                 mean_rps=np.array([150.0, 150.0]))
     plan = {**greedy_plan(w, options), "kind": "hetplan.plan", "targets": {"slo_ms": 200, "mean_accuracy": 0.7}}
     path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
+    path.write_text(json.dumps(plan_file(plan)))
     trace = tmp_path / "t.csv"
     trace.write_text("second,requests\n" + "".join(f"{s},150\n" for s in range(1, 601)))
     timeline = tmp_path / "timeline.json"
