@@ -4,7 +4,7 @@ Deployments replayed: ``vm-reactive`` (one option, many launches), ``mark-like``
 overflow) and a synthetic seven-option rolling deployment with routing shares on every VM and Lambda option
 (what a hetplan plan looks like, without the MILP's time). Also times the request-level run on 10 minutes.
 
-    /work/venv/bin/python benchmarks/bench_replay.py [--trace data/traces/berkeley.csv.gz]
+    python benchmarks/bench_replay.py [--trace data/traces/berkeley.csv.gz]
 """
 
 from __future__ import annotations

@@ -47,9 +47,10 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     otherwise), with Poisson arrivals inside each second, the weighted round robin and the overflow rule,
     through the exact FCFS engine (``planner/fcfs.py``). ``headroom`` (per window, forecast plans): the
     forecast's error margin; the warm pools are sized for the load raised by it (with overflow, all of
-    what the forecast missed at the peak second may overflow). ``errors``: the predictor's relative errors
-    of the mean in its backtest (actual / forecast − 1); overflow grows faster than the load, so a forecast
-    plan's stated overflow adds the fluid's mean over those errors minus its value at the forecast itself.
+    what the forecast missed at the peak second may overflow). ``errors``: per window, the predictor's
+    relative errors of the mean in its backtest before it (actual / forecast − 1); overflow grows faster than
+    the load, so a forecast plan's stated overflow adds the fluid's mean over those errors minus its value
+    at the forecast itself.
     """
     from scipy.stats import poisson
 
@@ -69,11 +70,12 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     star = (plan.meta.get("runtime") or {}).get("overflow")
     if star:
         per_second = overflow_requests(a, options, counts, star["queue_fraction"], slo_s, seed)
+        total = per_second.sum(axis=1)
         if errors is not None and len(errors):
-            per_second = per_second * _error_factor(a, options, counts, star["queue_fraction"], slo_s, errors)[:, None]
+            total = total + _error_excess(a, options, counts, star["queue_fraction"], slo_s, errors)
         price = float(lam.cost_per_request_usd[star["option"]])
-        windows["overflow_rps"] = per_second.sum(axis=1) / duration_s
-        windows["overflow_cost_usd"] = per_second.sum(axis=1) * price
+        windows["overflow_rps"] = total / duration_s
+        windows["overflow_cost_usd"] = total * price
         rate[star["option"]] += per_second.max(axis=1, initial=0.0) + raise_by * peak
     duration = (lam.duration_ms.fillna(lam.latency_ms) / 1000.0).reindex(rate.columns)
     busy = rate.to_numpy() * duration.to_numpy()[None, :]
@@ -126,10 +128,10 @@ def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray
     return out.reshape(T, W)
 
 
-def _error_factor(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float, slo_s: float,
+def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float, slo_s: float,
                   errors: list) -> np.ndarray:
     """Per window: the fluid overflow averaged over the forecast's past errors (9 quantiles of those before
-    the window), over its value at the forecast; 1 where the fluid sees no overflow at the forecast."""
+    the window) minus the fluid overflow at the forecast, in requests (never negative)."""
     from hetplan.planner.overflow import overflow_share
 
     scales = np.linspace(0.3, 3.0, 28)  # load / forecast, a grid wide enough for the errors seen
@@ -143,10 +145,10 @@ def _error_factor(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, qu
         budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
         for k, scale in enumerate([1.0, *scales]):
             fluid[k] += overflow_share(counts * scale, n * o.throughput_rps, routed * scale, budget, queue_fraction).sum(axis=1)
-    factor = np.ones(T)
-    for t in range(T):
-        past = np.asarray(errors[t], float) if t < len(errors) else np.zeros(0)
-        if past.size and fluid[0, t] > 0:
+    excess = np.zeros(T)
+    for t in range(min(T, len(errors))):
+        past = np.asarray(errors[t], float)
+        if past.size:
             at = np.clip(1.0 + np.quantile(past, (np.arange(9) + 0.5) / 9), scales[0], scales[-1])
-            factor[t] = np.interp(at, scales, fluid[1:, t]).mean() / fluid[0, t]
-    return factor
+            excess[t] = max(np.interp(at, scales, fluid[1:, t]).mean() - fluid[0, t], 0.0)
+    return excess

@@ -127,7 +127,7 @@ def test_simulate_command_writes_a_log_that_observe_reads(tmp_path):
     app.command("simulate")(simulate_command)
     app.command("other")(lambda: None)
     args = ["simulate", "--plan", str(tmp_path / "plan.json"), "--trace", str(tmp_path / "t.csv"), "--overflow",
-            "--log", str(tmp_path / "log.csv"), "--drift", "model=inception_bn,latency=1.3", "--method", "fluid"]
+            "--log", str(tmp_path / "log.csv"), "--method", "fluid", "--drift", "model=inception_bn,latency=1.3"]
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "request log written" in result.output
