@@ -37,7 +37,8 @@ def runtime_meta(overflow_option: str | None, queue_fraction: float | None) -> d
 
 
 def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, percentile: float, slo_s: float,
-                      headroom: np.ndarray | None = None, errors: np.ndarray | None = None, seed: int = 0):
+                      headroom: np.ndarray | None = None, errors: list | None = None,
+                      shapes: np.ndarray | None = None, peak_ratio: np.ndarray | None = None, seed: int = 0):
     """The plan with its overflow and warm pool as they will run, priced: per window ``overflow_rps``,
     ``overflow_cost_usd``, ``warm_pool`` and ``warm_pool_cost_usd``; costs and summary updated.
 
@@ -49,8 +50,11 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     forecast's error margin; the warm pools are sized for the load raised by it (with overflow, all of
     what the forecast missed at the peak second may overflow). ``errors``: per window, the predictor's
     relative errors of the mean in its backtest before it (actual / forecast − 1); overflow grows faster than
-    the load, so a forecast plan's stated overflow adds the fluid's mean over those errors minus its value
-    at the forecast itself.
+    the load, so a forecast plan's stated overflow adds the fluid's mean over those errors and over the
+    per-second ``shapes`` of the last observed windows (windows × shapes × seconds, mean 1) minus its value
+    at the forecast itself (the last window's shape). ``peak_ratio`` (per window, forecast plans): the percentile of the past windows'
+    peak-to-mean ratios; the warm pools also cover a peak second that high on the raised load, beyond
+    what the VM pools can serve (a spike no forecast sees).
     """
     from scipy.stats import poisson
 
@@ -64,6 +68,9 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     duration_s = (windows.end_s - windows.start_s).to_numpy(float)
     raise_by = np.zeros(T) if headroom is None else np.asarray(headroom, float)
     peak = counts.max(axis=1, initial=0.0)
+    if peak_ratio is not None:  # forecast windows: a peak as high as the past ones, on the raised load
+        mean = np.nanmean(np.where(np.isfinite(np.asarray(seconds, float)), counts, np.nan), axis=1)
+        peak = np.maximum(peak, np.nan_to_num(mean) * np.asarray(peak_ratio, float))
     rate = pd.DataFrame(0.0, index=range(T), columns=lam.index)
     for row in a[a.platform == "lambda"].itertuples():
         rate.loc[row.window, row.option] = row.share * peak[row.window] * (1.0 + raise_by[row.window])
@@ -72,11 +79,12 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
         per_second = overflow_requests(a, options, counts, star["queue_fraction"], slo_s, seed)
         total = per_second.sum(axis=1)
         if errors is not None and len(errors):
-            total = total + _error_excess(a, options, counts, star["queue_fraction"], slo_s, errors)
+            total = total + _error_excess(a, options, counts, star["queue_fraction"], slo_s, errors, shapes)
         price = float(lam.cost_per_request_usd[star["option"]])
         windows["overflow_rps"] = total / duration_s
         windows["overflow_cost_usd"] = total * price
-        rate[star["option"]] += per_second.max(axis=1, initial=0.0) + raise_by * peak
+        beyond = _beyond_pools(a, options, peak * (1.0 + raise_by), windows.demand_rps.to_numpy(float))
+        rate[star["option"]] += np.maximum(per_second.max(axis=1, initial=0.0) + raise_by * peak, beyond)
     duration = (lam.duration_ms.fillna(lam.latency_ms) / 1000.0).reindex(rate.columns)
     busy = rate.to_numpy() * duration.to_numpy()[None, :]
     pool = np.where(busy > 0, poisson.ppf(percentile, np.maximum(busy, 1e-12)), 0.0)
@@ -88,6 +96,15 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     windows["cost_usd"] = assigned + windows.get("overflow_cost_usd", 0.0) + windows.warm_pool_cost_usd
     out = dataclasses.replace(plan, windows=windows)
     return dataclasses.replace(out, summary=summarize(out))
+
+
+def _beyond_pools(a: pd.DataFrame, options: pd.DataFrame, peak: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """Per window: what the VM pools cannot serve at a second of ``peak`` requests, split by their shares."""
+    out = np.zeros(len(peak))
+    for row in a[a.platform == "vm"].itertuples():
+        routed = row.share * peak[row.window]
+        out[row.window] += max(routed - row.count * options.loc[row.option].throughput_rps, 0.0)
+    return out
 
 
 def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float,
@@ -129,26 +146,34 @@ def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray
 
 
 def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float, slo_s: float,
-                  errors: list) -> np.ndarray:
+                  errors: list, shapes: np.ndarray | None = None) -> np.ndarray:
     """Per window: the fluid overflow averaged over the forecast's past errors (9 quantiles of those before
-    the window) minus the fluid overflow at the forecast, in requests (never negative)."""
+    the window) and past shapes, minus the fluid overflow at the forecast, in requests (never negative)."""
     from hetplan.planner.overflow import overflow_share
 
     scales = np.linspace(0.3, 3.0, 28)  # load / forecast, a grid wide enough for the errors seen
     T = counts.shape[0]
-    fluid = np.zeros((scales.size + 1, T))
+    mean = counts.mean(axis=1, keepdims=True)
+    variants = [counts] + ([np.nan_to_num(shapes[:, k, :counts.shape[1]]) * mean for k in range(shapes.shape[1])]
+                           if shapes is not None else [])
+    fluid = np.zeros((len(variants), scales.size, T))
+    at_forecast = np.zeros(T)
     for name, rows in a[a.platform == "vm"].groupby("option"):
         o = options.loc[name]
         n, routed = np.zeros(T), np.zeros(T)
         n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
         routed[rows.window.to_numpy()] = rows.rate_rps.to_numpy(float)
         budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
-        for k, scale in enumerate([1.0, *scales]):
-            fluid[k] += overflow_share(counts * scale, n * o.throughput_rps, routed * scale, budget, queue_fraction).sum(axis=1)
+        at_forecast += overflow_share(counts, n * o.throughput_rps, routed, budget, queue_fraction).sum(axis=1)
+        for v, load in enumerate(variants):
+            for k, scale in enumerate(scales):
+                fluid[v, k] += overflow_share(load * scale, n * o.throughput_rps, routed * scale, budget,
+                                              queue_fraction).sum(axis=1)
     excess = np.zeros(T)
     for t in range(min(T, len(errors))):
         past = np.asarray(errors[t], float)
         if past.size:
             at = np.clip(1.0 + np.quantile(past, (np.arange(9) + 0.5) / 9), scales[0], scales[-1])
-            excess[t] = max(np.interp(at, scales, fluid[1:, t]).mean() - fluid[0, t], 0.0)
+            expected = np.mean([np.interp(at, scales, fluid[v, :, t]).mean() for v in range(len(variants))])
+            excess[t] = max(expected - at_forecast[t], 0.0)
     return excess

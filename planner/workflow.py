@@ -114,13 +114,21 @@ def predicted_windows(stats, seconds, predictor: str, percentile: float = 0.99):
         planned[column] = forecasts[f"pred_{column}"].clip(lower=0).to_numpy() * (1.0 + headroom)
     planned["headroom"] = headroom
     planned["central_rps"] = planned.mean_rps / (1.0 + headroom)
+    # the peak second of a window no forecast sees: the percentile of the past windows' peak-to-mean ratios
+    ratios = (stats.peak_rps / stats.mean_rps.where(stats.mean_rps > 0)).to_numpy(float)
+    planned["peak_ratio"] = [float(np.nanquantile(ratios[:k], percentile)) if np.isfinite(ratios[:k]).any() else 1.0
+                             for k in stats.window.searchsorted(forecasts.window.to_numpy())]
     relative = (errors.actual_mean_rps / errors.pred_mean_rps.where(errors.pred_mean_rps > 0) - 1.0).dropna()
     planned.attrs["forecast_errors"] = [relative.loc[:w - 1].to_numpy(float) for w in forecasts.window]  # the past only
     rows = stats.window.searchsorted(forecasts.window.to_numpy())
+    # the shapes of the last PAST_SHAPES observed windows before each planned one: how its seconds may look
+    lags = np.clip(rows[:, None] - np.arange(1, PAST_SHAPES + 1)[None, :], 0, None)
+    planned.attrs["past_shapes"] = shaped_like(seconds[lags.ravel()], np.ones(lags.size)).reshape(*lags.shape, -1)
     return planned, shaped_like(seconds[rows - 1], planned.mean_rps.to_numpy() / (1.0 + headroom))
 
 
 SIZING_RULES = ("late-share", "quantile")
+PAST_SHAPES = 12  # observed windows whose per-second shapes a forecast window's stated overflow averages over
 
 
 def sized_windows(stats, seconds, options, targets: Targets, request: PlanRequest):
@@ -253,8 +261,10 @@ def make_plan(request: PlanRequest) -> Plan:
     from hetplan.planner.runtime import add_runtime_costs
 
     headroom = stats.headroom.to_numpy(float)
+    peak_ratio = stats.peak_ratio.to_numpy(float) if "peak_ratio" in stats else None
     add = functools.partial(add_runtime_costs, seconds=seconds, pricing=serverless, percentile=request.percentile,
-                            slo_s=request.slo_s, headroom=headroom, errors=stats.attrs.get("forecast_errors"))
+                            slo_s=request.slo_s, headroom=headroom, errors=stats.attrs.get("forecast_errors"),
+                            shapes=stats.attrs.get("past_shapes"), peak_ratio=peak_ratio)
     plan = add(plan)
     for _ in range(3):  # the runtime's priced extras (warm pool, request-level overflow) must fit the budget too
         total = plan.summary["total_cost_usd"]
