@@ -46,15 +46,17 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     a second; the stated figures come from a request-level run of the plan's VM pools on the planning
     load ``seconds`` (its expected requests per second: the trace's for the oracle, the central forecast
     otherwise), with Poisson arrivals inside each second, the weighted round robin and the overflow rule,
-    through the exact FCFS engine (``planner/fcfs.py``). ``headroom`` (per window, forecast plans): the
-    forecast's error margin; the warm pools are sized for the load raised by it (with overflow, all of
-    what the forecast missed at the peak second may overflow). ``errors``: per window, the predictor's
-    relative errors of the mean in its backtest before it (actual / forecast − 1); overflow grows faster than
-    the load, so a forecast plan's stated overflow adds the fluid's mean over those errors and over the
-    per-second ``shapes`` of the last observed windows (windows × shapes × seconds, mean 1) minus its value
-    at the forecast itself (the last window's shape). ``peak_ratio`` (per window, forecast plans): the percentile of the past windows'
-    peak-to-mean ratios; the warm pools also cover a peak second that high on the raised load, beyond
-    what the VM pools can serve (a spike no forecast sees).
+    through the exact FCFS engine (``planner/fcfs.py``).
+
+    Forecast plans only (per window):
+    - ``headroom``: the forecast's error margin; the warm pools are sized for the load raised by it (with
+      overflow, all of what the forecast missed at the peak second may overflow);
+    - ``errors``: the predictor's relative errors of the mean in its backtest before the window (actual /
+      forecast − 1). Overflow grows faster than the load, so the stated overflow adds the fluid's mean
+      over those errors and over the per-second ``shapes`` of the last observed windows (windows × shapes
+      × seconds, mean 1), minus its value at the forecast itself (the last window's shape);
+    - ``peak_ratio``: the percentile of the past windows' peak-to-mean ratios; the warm pools also cover a
+      peak second that high on the raised load, beyond what the VM pools serve (a spike no forecast sees).
     """
     from scipy.stats import poisson
 
@@ -83,7 +85,7 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
         price = float(lam.cost_per_request_usd[star["option"]])
         windows["overflow_rps"] = total / duration_s
         windows["overflow_cost_usd"] = total * price
-        beyond = _beyond_pools(a, options, peak * (1.0 + raise_by), windows.demand_rps.to_numpy(float))
+        beyond = _beyond_pools(a, options, peak * (1.0 + raise_by))
         rate[star["option"]] += np.maximum(per_second.max(axis=1, initial=0.0) + raise_by * peak, beyond)
     duration = (lam.duration_ms.fillna(lam.latency_ms) / 1000.0).reindex(rate.columns)
     busy = rate.to_numpy() * duration.to_numpy()[None, :]
@@ -98,7 +100,7 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     return dataclasses.replace(out, summary=summarize(out))
 
 
-def _beyond_pools(a: pd.DataFrame, options: pd.DataFrame, peak: np.ndarray, demand: np.ndarray) -> np.ndarray:
+def _beyond_pools(a: pd.DataFrame, options: pd.DataFrame, peak: np.ndarray) -> np.ndarray:
     """Per window: what the VM pools cannot serve at a second of ``peak`` requests, split by their shares."""
     out = np.zeros(len(peak))
     for row in a[a.platform == "vm"].itertuples():
