@@ -93,8 +93,8 @@ def overflow_cuts(per_second: np.ndarray, vm: pd.DataFrame, slo_s: float,
     return OverflowCuts(intercept, slope, full)
 
 
-def overflow_share(per_second: np.ndarray, throughput: np.ndarray, routed_mean: np.ndarray, budget_s: float,
-                   fraction: float = OVERFLOW_FRACTION) -> np.ndarray:
+def diverted_per_second(per_second: np.ndarray, throughput: np.ndarray, routed_mean: np.ndarray,
+                        budget_s: float, fraction: float = OVERFLOW_FRACTION) -> np.ndarray:
     """(windows × seconds) diverted requests of pools of ``throughput`` fed ``routed_mean / mean`` of each window."""
     a = np.nan_to_num(np.atleast_2d(np.asarray(per_second, float)))
     mean = a.sum(axis=1) / np.maximum(np.isfinite(np.atleast_2d(per_second)).sum(axis=1), 1)

@@ -151,7 +151,7 @@ def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, qu
                   errors: list, shapes: np.ndarray | None = None) -> np.ndarray:
     """Per window: the fluid overflow averaged over the forecast's past errors (9 quantiles of those before
     the window) and past shapes, minus the fluid overflow at the forecast, in requests (never negative)."""
-    from hetplan.planner.overflow import overflow_share
+    from hetplan.planner.overflow import diverted_per_second
 
     scales = np.linspace(0.3, 3.0, 28)  # load / forecast, a grid wide enough for the errors seen
     T = counts.shape[0]
@@ -166,10 +166,10 @@ def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, qu
         n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
         routed[rows.window.to_numpy()] = rows.rate_rps.to_numpy(float)
         budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
-        at_forecast += overflow_share(counts, n * o.throughput_rps, routed, budget, queue_fraction).sum(axis=1)
+        at_forecast += diverted_per_second(counts, n * o.throughput_rps, routed, budget, queue_fraction).sum(axis=1)
         for v, load in enumerate(variants):
             for k, scale in enumerate(scales):
-                fluid[v, k] += overflow_share(load * scale, n * o.throughput_rps, routed * scale, budget,
+                fluid[v, k] += diverted_per_second(load * scale, n * o.throughput_rps, routed * scale, budget,
                                               queue_fraction).sum(axis=1)
     excess = np.zeros(T)
     for t in range(min(T, len(errors))):
