@@ -8,8 +8,9 @@ gives, with two effects that add up:
 1. **Backlog between seconds** (fluid, Lindley's recursion): ``Q_s = max(0, Q_{s−1} + a_s − μ)``. Inside a
    second the arrivals are spread evenly; the arrival at fraction x of second s finds
    ``q = max(0, Q_{s−1} + (a_s − μ)·x)`` requests ahead and waits ``q / μ``. It is late when
-   ``D + q/μ > SLO``; the late fraction of the second is where that line crosses, exactly. A burst second over ``μ`` makes requests late for as long as its backlog takes
-   to drain, which is what a per-second quantile cannot see.
+   ``D + q/μ > SLO``; the late fraction of the second is where that line crosses, exactly. A burst
+   second over ``μ`` makes requests late for as long as its backlog takes to drain, which is what a
+   per-second quantile cannot see.
 2. **Queueing inside a second** (exact M/D/c, ``queueing.late_fraction``): an arrival that finds no
    fluid backlog is late with the stationary probability ``P(D + W > SLO)`` at that second's
    utilization ``ρ_s = a_s / μ`` (saturated above ``queueing.MAX_EXACT_UTILIZATION``).

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hetplan.planner.traces import observed_mean
+
 OVERFLOW_FRACTION = 0.75   # of the wait budget a queued request may use before the router diverts
 _RATIOS = np.concatenate([[0.0], np.geomspace(0.5, 8.0, 33)])  # r = μ / (p · mean): pool throughput per routed mean
 
@@ -63,7 +65,7 @@ def overflow_curve(arrivals: np.ndarray, budget_s: float, fraction: float = OVER
     """(windows × ratios) g_t(r): the diverted share of a pool's requests at r = μ / mean (``_RATIOS``)."""
     a = np.nan_to_num(np.atleast_2d(np.asarray(arrivals, float)))
     total = a.sum(axis=1)
-    mean = total / np.maximum(np.isfinite(np.atleast_2d(arrivals)).sum(axis=1), 1)
+    mean = observed_mean(arrivals)
     g = np.ones((a.shape[0], _RATIOS.size))
     for k, r in enumerate(_RATIOS[1:], start=1):
         mu = r * mean
@@ -97,7 +99,7 @@ def diverted_per_second(per_second: np.ndarray, throughput: np.ndarray, routed_m
                         budget_s: float, fraction: float = OVERFLOW_FRACTION) -> np.ndarray:
     """(windows × seconds) diverted requests of pools of ``throughput`` fed ``routed_mean / mean`` of each window."""
     a = np.nan_to_num(np.atleast_2d(np.asarray(per_second, float)))
-    mean = a.sum(axis=1) / np.maximum(np.isfinite(np.atleast_2d(per_second)).sum(axis=1), 1)
+    mean = observed_mean(per_second)
     share = np.divide(routed_mean, mean, out=np.zeros_like(mean), where=mean > 0)
     mu = np.asarray(throughput, float)
     return diverted(a * share[:, None], mu, fraction * budget_s * mu)

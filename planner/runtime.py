@@ -71,8 +71,9 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     raise_by = np.zeros(T) if headroom is None else np.asarray(headroom, float)
     peak = counts.max(axis=1, initial=0.0)
     if peak_ratio is not None:  # forecast windows: a peak as high as the past ones, on the raised load
-        mean = np.nanmean(np.where(np.isfinite(np.asarray(seconds, float)), counts, np.nan), axis=1)
-        peak = np.maximum(peak, np.nan_to_num(mean) * np.asarray(peak_ratio, float))
+        from hetplan.planner.traces import observed_mean
+
+        peak = np.maximum(peak, observed_mean(seconds) * np.asarray(peak_ratio, float))
     rate = pd.DataFrame(0.0, index=range(T), columns=lam.index)
     for row in a[a.platform == "lambda"].itertuples():
         rate.loc[row.window, row.option] = row.share * peak[row.window] * (1.0 + raise_by[row.window])
@@ -137,14 +138,20 @@ def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray
     out = np.zeros(flat.size)
     for k, name in enumerate(names):
         o = options.loc[name]
-        rows = vm[vm.option == name]
-        n = np.zeros(T)
-        n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
+        n, _ = _per_window(vm[vm.option == name], T)
         slots = np.repeat(n * o.servers, W)
         cap = np.repeat(n * o.throughput_rps, W) * queue_fraction * max(slo_s - o.latency_ms / 1000.0, 0.0)
         _, away = fcfs_starts(times[choice == k], slots, o.servers / o.throughput_rps, cap)
         np.add.at(out, second[choice == k][away], 1.0)
     return out.reshape(T, W)
+
+
+def _per_window(rows: pd.DataFrame, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """One VM option's assignments as per-window arrays: VM count and routed rate (0 where unused)."""
+    n, routed = np.zeros(T), np.zeros(T)
+    n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
+    routed[rows.window.to_numpy()] = rows.rate_rps.to_numpy(float)
+    return n, routed
 
 
 def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float, slo_s: float,
@@ -162,9 +169,7 @@ def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, qu
     at_forecast = np.zeros(T)
     for name, rows in a[a.platform == "vm"].groupby("option"):
         o = options.loc[name]
-        n, routed = np.zeros(T), np.zeros(T)
-        n[rows.window.to_numpy()] = rows["count"].to_numpy(float)
-        routed[rows.window.to_numpy()] = rows.rate_rps.to_numpy(float)
+        n, routed = _per_window(rows, T)
         budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
         at_forecast += diverted_per_second(counts, n * o.throughput_rps, routed, budget, queue_fraction).sum(axis=1)
         for v, load in enumerate(variants):

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from hetplan.planner.lateness import late_requests
+from hetplan.planner.traces import observed_mean
 
 SIZING_SHARE = 0.5  # of the allowance, for what the sizing models (see the module docstring)
 _ITERATIONS = 18  # halvings of the log-ratio bracket: finer than any VM count can use
@@ -59,10 +60,9 @@ class SizingRule:
 def required_ratio(arrivals: np.ndarray, servers: int, service_s: float, slo_s: float, target: float) -> np.ndarray:
     """Per window (rows of ``arrivals``, requests per second; NaN = not observed): the throughput / mean
     ratio its pool needs, the mean being over the observed seconds (as the window's ``mean_rps``)."""
-    raw = np.atleast_2d(np.asarray(arrivals, float))
-    a = np.nan_to_num(raw)
+    a = np.nan_to_num(np.atleast_2d(np.asarray(arrivals, float)))
     total = a.sum(axis=1)
-    mean = np.maximum(total / np.maximum(np.isfinite(raw).sum(axis=1), 1), 1e-12)
+    mean = np.maximum(observed_mean(arrivals), 1e-12)
     allowed = target * total
     low = np.full(len(a), 0.25)  # a pool below a quarter of the mean rate cannot keep up with any window
     high = np.maximum(2.0 * a.max(axis=1, initial=0.0) / mean, 2.0)

@@ -298,6 +298,12 @@ def window_seconds(trace: pd.DataFrame, window_s: float | str, gaps: str = "excl
     return rates
 
 
+def observed_mean(per_second: np.ndarray) -> np.ndarray:
+    """Per row of a :func:`window_seconds` matrix: the mean over its observed seconds (as ``mean_rps``)."""
+    raw = np.atleast_2d(np.asarray(per_second, float))
+    return np.nan_to_num(raw).sum(axis=1) / np.maximum(np.isfinite(raw).sum(axis=1), 1)
+
+
 def _grid(trace: pd.DataFrame, window_s: float | str, gaps: str):
     """Per-second rates on the windows' grid, which seconds were observed, the first second and the span."""
     if isinstance(window_s, str):

@@ -60,11 +60,6 @@ class PlanRequest:
         return self.mean_accuracy
 
 
-def load_windows(request: PlanRequest):
-    """Per-window load of the request's trace (window stats at the provisioning quantile)."""
-    return load_window_seconds(request)[0]
-
-
 def load_window_seconds(request: PlanRequest):
     """The planned windows' stats and their per-second requests (windows × seconds, NaN = not observed).
 
@@ -160,10 +155,14 @@ def sized_windows(stats, seconds, options, targets: Targets, request: PlanReques
     pruned = prune_dominated(options, quota_types=frozenset(request.quotas), capacity=capacity)
     column = {name: k for k, name in enumerate(options.vm.option)}
     capacity = capacity[:, [column[name] for name in pruned.vm.option]] if len(pruned.vm) else np.zeros((len(stats), 0))
-    windows = Windows(start_s=stats.start_s.to_numpy(float), duration_s=(stats.end_s - stats.start_s).to_numpy(float),
-                      demand_rps=stats.mean_rps.to_numpy(float), mean_rps=stats.central_rps.to_numpy(float),
-                      capacity_rps=capacity, peak_rps=stats.peak_rps.to_numpy(float))
-    return windows, pruned, rule.to_dict()
+    return _windows(stats, stats.mean_rps, capacity), pruned, rule.to_dict()
+
+
+def _windows(stats, demand, capacity, overflow_cuts=None) -> Windows:
+    """The MILP's windows: ``demand`` is routed, the central forecast (``central_rps``) is what comes."""
+    return Windows(start_s=stats.start_s.to_numpy(float), duration_s=(stats.end_s - stats.start_s).to_numpy(float),
+                   demand_rps=demand.to_numpy(float), mean_rps=stats.central_rps.to_numpy(float),
+                   capacity_rps=capacity, peak_rps=stats.peak_rps.to_numpy(float), overflow_cuts=overflow_cuts)
 
 
 def _overflow_windows(stats, seconds, options, targets: Targets, request: PlanRequest):
@@ -182,9 +181,7 @@ def _overflow_windows(stats, seconds, options, targets: Targets, request: PlanRe
     capacity = np.broadcast_to(pruned.vm.throughput_rps.to_numpy(float)[None, :] * targets.max_utilization,
                                (len(stats), len(pruned.vm))).copy()
     # the central forecast: what the forecast misses overflows to the warm pool, sized with the headroom
-    windows = Windows(start_s=stats.start_s.to_numpy(float), duration_s=(stats.end_s - stats.start_s).to_numpy(float),
-                      demand_rps=stats.central_rps.to_numpy(float), mean_rps=stats.central_rps.to_numpy(float),
-                      capacity_rps=capacity, peak_rps=stats.peak_rps.to_numpy(float), overflow_cuts=cuts)
+    windows = _windows(stats, stats.central_rps, capacity, overflow_cuts=cuts)
     rule = {"rule": "overflow", "overflow_option": str(star), "queue_fraction": OVERFLOW_FRACTION,
             "allowance": 1.0 - targets.percentile,
             "seconds": "trace" if request.predictor == "oracle" else "history",

@@ -34,12 +34,16 @@ def test_md1_waiting_time_matches_erlangs_closed_form(rho, x):
 
 @pytest.mark.parametrize("c,rho", [(1, 0.5), (1, 0.95), (4, 0.9), (16, 0.97)])
 def test_mean_wait_from_the_distribution_matches_the_mean_queue(c, rho):
-    """∫ P(W > x) dx is the mean wait; for c = 1 it is Pollaczek–Khinchine's ρ / (2(1 − ρ)) (D = 1)."""
+    """∫ P(W > x) dx is the mean wait. By Little's law it is also E[queue] / λ from the stationary chain (an
+    independent use of it); for c = 1 both are Pollaczek–Khinchine's ρ / (2(1 − ρ)) (D = 1)."""
+    from hetplan.planner.queueing import _excess
+
     xs = np.linspace(0, 60 / (1 - rho) / c + 10, 6001)
     mean = np.trapz([1 - wait_cdf(c, rho, x) for x in xs], xs)
+    q = _excess(c, rho)
+    assert mean == pytest.approx((np.arange(q.size) * q).sum() / (rho * c), rel=1e-3)
     if c == 1:
         assert mean == pytest.approx(rho / (2 * (1 - rho)), rel=1e-4)
-    assert mean > 0
 
 
 def des_latency_quantile(c: int, rho: float, n: int, seed: int, q: float = 0.99) -> float:
