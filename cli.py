@@ -88,7 +88,7 @@ def catalog_command(
     import json
     from dataclasses import asdict
 
-    from hetplan import catalog
+    from hetplan.planner import catalog
 
     inst = catalog.load_instances(instances)
     lam = catalog.load_serverless(serverless, architecture)
@@ -97,7 +97,7 @@ def catalog_command(
         typer.echo(json.dumps({"instances": inst.to_dict("records"), "serverless": asdict(lam),
                                "models": json.loads(mods.to_json(orient="records"))}, indent=1))
         return
-    from hetplan.render import show_catalog
+    from hetplan.commands.render import show_catalog
 
     show_catalog(_console(), inst, lam, mods)
 
@@ -149,9 +149,9 @@ def solve_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the plan JSON instead of tables.")] = False,
 ):
     """Solve the planning MILP over the trace's windows and write a JSON deployment plan."""
-    from hetplan.catalog import DEFAULT_INSTANCES, DEFAULT_MODELS, DEFAULT_PROFILE, DEFAULT_SERVERLESS, DEFAULT_TRACE
+    from hetplan.planner.catalog import DEFAULT_INSTANCES, DEFAULT_MODELS, DEFAULT_PROFILE, DEFAULT_SERVERLESS, DEFAULT_TRACE
     from hetplan.fileio import write_text_atomic
-    from hetplan.planner.workflow import PlanRequest, make_plan
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
     from hetplan.units import parse_accuracy, parse_duration
 
     if gap < 0 or gap >= 1:
@@ -179,7 +179,7 @@ def solve_command(
     if json_output:
         typer.echo(text, nl=False)
         return
-    from hetplan.render import show_plan
+    from hetplan.commands.render import show_plan
 
     console = _console()
     show_plan(console, plan, max_windows=24)
@@ -187,7 +187,7 @@ def solve_command(
 
 
 def _read_plan(path: Path):
-    from hetplan.planner.plan import Plan, load_plan
+    from hetplan.planner.optimize.plan import Plan, load_plan
 
     data = load_plan(path)
     try:
@@ -209,7 +209,7 @@ def show_command(
     if json_output:
         typer.echo(json.dumps({"summary": data["summary"], "solver": data.get("solver"), "windows": data["windows"]}, indent=1))
         return
-    from hetplan.render import show_plan
+    from hetplan.commands.render import show_plan
 
     show_plan(_console(), parsed)
 
@@ -220,7 +220,7 @@ def validate_command(
     plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve.")],
 ):
     """Re-check a plan independently of the solver: capacity, SLO, accuracy, memory, launches, cost."""
-    from hetplan.planner.evaluate import evaluate
+    from hetplan.planner.optimize.evaluate import evaluate
 
     data, _ = _read_plan(plan)
     result = evaluate(data)
@@ -250,11 +250,11 @@ def _guarded(sub: typer.Typer) -> typer.Typer:
 
 def _register_extensions() -> None:
     """Commands that live in their own CLI modules (each imports its heavy libraries lazily)."""
-    from hetplan.cli_predict import predict_command
-    from hetplan.cli_profile import profile_app
-    from hetplan.cli_observe import observe_command
-    from hetplan.cli_replay import compare_command, simulate_command
-    from hetplan.cli_sweep import sweep_command
+    from hetplan.commands.predict import predict_command
+    from hetplan.commands.profile import profile_app
+    from hetplan.commands.observe import observe_command
+    from hetplan.commands.replay import compare_command, simulate_command
+    from hetplan.commands.sweep import sweep_command
 
     app.command("predict")(handle_errors(predict_command))
     app.command("simulate")(handle_errors(simulate_command))

@@ -13,12 +13,12 @@ import argparse
 import dataclasses
 import time
 
-from hetplan import catalog
-from hetplan.planner.policies import plan_deployment
-from hetplan.planner.simulate import replay
-from hetplan.planner.traces import load_trace
-from hetplan.planner.verdict import judge
-from hetplan.planner.workflow import PlanRequest, make_plan
+from hetplan.planner import catalog
+from hetplan.planner.replay.planned import plan_deployment
+from hetplan.planner.replay.simulate import replay
+from hetplan.planner.forecast.traces import load_trace
+from hetplan.planner.replay.verdict import judge
+from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
 TRACES = {"wits": ("wits.csv.gz", "exclude"), "berkeley": ("berkeley.csv.gz", "interpolate")}
 

@@ -17,7 +17,7 @@ SWEEP = [("ewma", 24, 0.95), ("ewma", 24, 1.0), ("ewma", 12, 0.95), ("ewma", 48,
 
 
 def _windows(name: str):
-    from hetplan.planner.traces import load_trace, window_stats
+    from hetplan.planner.forecast.traces import load_trace, window_stats
 
     start = time.perf_counter()
     trace = load_trace(TRACES / f"{name}.csv.gz")
@@ -29,7 +29,7 @@ def _windows(name: str):
 
 
 def timings() -> None:
-    from hetplan.planner.predict import PREDICTORS, make_predictor
+    from hetplan.planner.forecast.predict import PREDICTORS, make_predictor
 
     for name in ("wits", "berkeley"):
         windows = _windows(name)
@@ -43,7 +43,7 @@ def timings() -> None:
 def sweep() -> None:
     import pandas as pd
 
-    from hetplan.planner import predict as pr
+    from hetplan.planner.forecast import predict as pr
 
     rows = []
     for name in ("wits", "berkeley"):

@@ -24,7 +24,7 @@ from hetplan.profiler.catalog import PAPER_MODELS
 from hetplan.profiler.profile_csv import read_rows, row_key
 
 ARGS = ["--models", ",".join(PAPER_MODELS), "--vcpus", "1", "--lambda-memory", "512,1024,1769,3008", "--quick"]
-RUNNER = "import sys; from hetplan.cli_profile import profile_app; profile_app(sys.argv[1:])"
+RUNNER = "import sys; from hetplan.commands.profile import profile_app; profile_app(sys.argv[1:])"
 
 
 def run_once(out: Path) -> float:

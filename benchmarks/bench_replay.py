@@ -15,8 +15,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from hetplan.planner.policies import _deployment, make_scenario, mark_like, vm_reactive
-from hetplan.planner.simulate import replay
+from hetplan.planner.replay.baselines import mark_like, vm_reactive
+
+from hetplan.planner.replay.planned import deployment_of
+
+from hetplan.planner.replay.scenario import make_scenario
+from hetplan.planner.replay.simulate import replay
 
 
 def mixed_deployment(sc):
@@ -33,7 +37,7 @@ def mixed_deployment(sc):
     for frame in (shares, counts):
         frame.insert(0, "start_s", stats.start_s.to_numpy(float))
         frame["end_s"] = stats.end_s.to_numpy(float)
-    return _deployment(vm, lam, counts, shares, overflow=lam.option.iloc[0], name="mixed")
+    return deployment_of(vm, lam, counts, shares, overflow=lam.option.iloc[0], name="mixed")
 
 
 def main() -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from hetplan import catalog
-from hetplan.planner.model import Limits, Windows, build_model
-from hetplan.planner.options import Targets, build_options, prune_dominated
-from hetplan.planner.solve import solve_plan
-from hetplan.planner.solvers import BACKENDS, SolveOptions
-from hetplan.planner.traces import load_trace, window_stats
+from hetplan.planner import catalog
+from hetplan.planner.optimize.model import Limits, Windows, build_model
+from hetplan.planner.optimize.options import Targets, build_options, prune_dominated
+from hetplan.planner.optimize.solve import solve_plan
+from hetplan.planner.optimize.solvers import BACKENDS, SolveOptions
+from hetplan.planner.forecast.traces import load_trace, window_stats
 
 
 def windows_for(trace: str, window: str, hours: float | None) -> Windows:

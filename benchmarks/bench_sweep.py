@@ -35,8 +35,8 @@ def machine_parallelism(workers: int) -> float:
 
 
 def main() -> None:
-    from hetplan.planner.sweep import run_sweep, scenario_grid
-    from hetplan.planner.workflow import PlanRequest
+    from hetplan.planner.whatif.sweep import run_sweep, scenario_grid
+    from hetplan.planner.optimize.workflow import PlanRequest
     from hetplan.units import parse_accuracy, parse_duration
 
     parser = argparse.ArgumentParser()

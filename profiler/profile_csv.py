@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hetplan.errors import HetplanError
 from hetplan.fileio import write_text_atomic
-from hetplan.schema import PROFILE_COLUMNS
+from hetplan.planner.catalog.schema import PROFILE_COLUMNS
 
 KEY_COLUMNS = ("model", "platform", "instance_type", "memory_mb", "batch")
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from hetplan.errors import HetplanError
-from hetplan.schema import LAMBDA_MAX_VCPUS, LAMBDA_MB_PER_VCPU
+from hetplan.planner.catalog.schema import LAMBDA_MAX_VCPUS, LAMBDA_MB_PER_VCPU
 
 LAMBDA_MIN_MB, LAMBDA_MAX_MB = 128, 10240
 

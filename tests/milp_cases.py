@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hetplan.planner.model import Windows
-from hetplan.planner.options import Options
+from hetplan.planner.optimize.model import Windows
+from hetplan.planner.optimize.options import Options
 
 
 def vm_options(rows: list[dict]) -> pd.DataFrame:
@@ -60,7 +60,8 @@ def plan_file(plan: dict, slo_ms: float = 200.0) -> dict:
     """A hand-made partial plan (options, windows with assignments, targets) completed into a plan file that
     the one plan reader accepts (``data/plan.schema.json``): the fields the replay does not read get neutral
     values. Demand is each window's share-weighted sum; costs are zero (these plans test the replay)."""
-    from hetplan import __version__, catalog
+    from hetplan import __version__
+    from hetplan.planner import catalog
 
     options = {o["option"]: o for o in plan["options"]}
     digest = "sha256:" + "0" * 64

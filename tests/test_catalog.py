@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hetplan import catalog
+from hetplan.planner import catalog
 from hetplan.errors import HetplanError
-from hetplan.schema import PROFILE_COLUMNS
+from hetplan.planner.catalog.schema import PROFILE_COLUMNS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

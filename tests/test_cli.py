@@ -102,7 +102,7 @@ def test_show_rejects_a_non_plan(tmp_path):
 
 
 def test_solve_accepts_the_local_example_profile(tmp_path):
-    from hetplan.catalog import DATA_DIR
+    from hetplan.planner.catalog import DATA_DIR
 
     out = tmp_path / "plan.json"
     profile = DATA_DIR / "profiles" / "local-example.csv"
@@ -163,7 +163,7 @@ def test_feedback_loop_end_to_end(tmp_path):
     assert run("solve", "--slo", "200ms", "--hours", "1", "--out", str(plan)).exit_code == 0
     result = run("simulate", "--plan", str(plan), "--overflow", "--drift", "model=inception_bn,latency=1.3", "--log", str(log), "--method", "fluid")
     assert result.exit_code == 0, result.output
-    from hetplan.catalog import DEFAULT_PROFILE
+    from hetplan.planner.catalog import DEFAULT_PROFILE
 
     result = run("observe", str(log), "--profile", str(DEFAULT_PROFILE), "--out", str(corrected))
     assert result.exit_code == 0 and "drifted" in result.output and "inception_bn" in result.output

@@ -29,7 +29,7 @@ def load_script():
 
 @pytest.fixture(scope="module")
 def plan_file(tmp_path_factory) -> Path:
-    from hetplan.planner.workflow import PlanRequest, make_plan
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
     path = tmp_path_factory.mktemp("deploy") / "plan.json"
     path.write_text(make_plan(PlanRequest(slo_s=0.2, hours=2, time_limit_s=10, gap=0.05)).to_json())

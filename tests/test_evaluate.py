@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hetplan import catalog
+from hetplan.planner import catalog
 from hetplan.errors import HetplanError
-from hetplan.planner.evaluate import Evaluation, evaluate
+from hetplan.planner.optimize.evaluate import Evaluation, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def plan() -> dict:
     """2 h of WITS at 5-min windows (24 windows), VMs sized without overflow (so Lambda takes a share)."""
     import json
 
-    from hetplan.planner.workflow import PlanRequest, make_plan
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
     return json.loads(make_plan(PlanRequest(slo_s=0.2, hours=2, time_limit_s=10, gap=0.05, overflow=False)).to_json())
 
@@ -75,7 +75,7 @@ def test_catalogs_can_be_passed_in(plan):
 
 
 def test_does_not_import_the_planner_it_checks():
-    code = ("import sys, hetplan.planner.evaluate; "
+    code = ("import sys, hetplan.planner.optimize.evaluate; "
             "print(sorted(m for m in sys.modules if m.split('.')[-1] in ('plan', 'model', 'solvers', 'solve')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -266,7 +266,7 @@ def overflow_plan() -> dict:
     """The default (overflow) plan of 2 h of WITS."""
     import json
 
-    from hetplan.planner.workflow import PlanRequest, make_plan
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
     return json.loads(make_plan(PlanRequest(slo_s=0.2, hours=2, time_limit_s=10, gap=0.05)).to_json())
 

@@ -9,7 +9,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from hetplan.planner.fcfs import fcfs_starts
+from hetplan.planner.optimize.fcfs import fcfs_starts
 
 
 def _vm_queue(arrivals: np.ndarray, slots: np.ndarray, hold: float, cap: np.ndarray | None):

@@ -12,13 +12,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hetplan.catalog import DATA_DIR, load_instances, load_models, load_profile, load_serverless
+from hetplan.planner.catalog import DATA_DIR, load_instances, load_models, load_profile, load_serverless
 from hetplan.errors import HetplanError
-from hetplan.planner.feedback import Drift, LogRecorder, apply_drift, hetplan_feedback_policy, parse_drift
-from hetplan.planner.observe import read_log, update_profile
-from hetplan.planner.options import Targets, build_options, prune_dominated
-from hetplan.planner.policies import Scenario, compare, hetplan_policy, make_scenario
-from hetplan.planner.simulate import Deployment, replay
+from hetplan.planner.replay.drift import Drift, LogRecorder, apply_drift, parse_drift
+from hetplan.planner.replay.feedback import hetplan_feedback_policy
+from hetplan.planner.catalog.observe import read_log, update_profile
+from hetplan.planner.optimize.options import Targets, build_options, prune_dominated
+from hetplan.planner.replay.compare import compare
+from hetplan.planner.replay.planned import hetplan_policy
+from hetplan.planner.replay.scenario import Scenario, make_scenario
+from hetplan.planner.replay.deployment import Deployment
+from hetplan.planner.replay.simulate import replay
 from milp_cases import plan_file
 
 PRICING = load_serverless()
@@ -112,8 +116,8 @@ def test_lambda_log_marks_cold_starts_and_events_log_every_request():
 def test_simulate_command_writes_a_log_that_observe_reads(tmp_path):
     from test_policies import greedy_plan
 
-    from hetplan.cli_replay import simulate_command
-    from hetplan.planner.model import Windows
+    from hetplan.commands.replay import simulate_command
+    from hetplan.planner.optimize.model import Windows
 
     targets = Targets(slo_s=0.2, mean_accuracy=0.70)
     options = prune_dominated(build_options(load_profile(), load_instances(), PRICING, load_models(), targets))
@@ -200,7 +204,7 @@ def test_feedback_replans_with_the_corrected_capacity_and_only_from_the_past():
 def test_headline_feedback_halves_violations_under_drift_on_the_workhorse_model():
     """WITS, first hour, +30% on inception_bn (most of the default plan's traffic), the real MILP."""
     pytest.importorskip("highspy")
-    from hetplan.planner.policies import solver_plan_fn
+    from hetplan.planner.replay.planned import solver_plan_fn
 
     sc = make_scenario(DATA_DIR / "traces" / "wits.csv.gz", 0.2, mean_accuracy=0.70, hours=1,
                        drift=parse_drift("model=inception_bn,latency=1.3"))
@@ -212,7 +216,7 @@ def test_headline_feedback_halves_violations_under_drift_on_the_workhorse_model(
 
 def test_compare_command_takes_drift_and_shows_both_hetplan_rows(tmp_path):
     pytest.importorskip("highspy")
-    from hetplan.cli_replay import compare_command
+    from hetplan.commands.replay import compare_command
 
     app = typer.Typer()
     app.command("compare")(compare_command)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from hetplan.catalog import DATA_DIR
+from hetplan.planner.catalog import DATA_DIR
 from hetplan.cli import app
 
 runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from hetplan.planner.model import Limits, build_model
-from hetplan.planner.solvers import SolveOptions, Status, solve_cbc, solve_highs, solve_ortools
+from hetplan.planner.optimize.model import Limits, build_model
+from hetplan.planner.optimize.solvers import SolveOptions, Status, solve_cbc, solve_highs, solve_ortools
 from milp_cases import random_case
 
 

@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hetplan.catalog import load_profile
+from hetplan.planner.catalog import load_profile
 from hetplan.errors import HetplanError
-from hetplan.planner.observe import (profile_with_feedback, read_log, update_profile, weighted_quantile,
+from hetplan.planner.catalog.observe import (profile_with_feedback, read_log, update_profile, weighted_quantile,
                                      write_log)
 
 HOUR = 3600.0
@@ -168,7 +168,7 @@ def test_missing_columns_and_files_are_one_line_errors(tmp_path):
 @pytest.fixture()
 def cli():
     from hetplan.cli import handle_errors
-    from hetplan.cli_observe import observe_command
+    from hetplan.commands.observe import observe_command
 
     app = typer.Typer()
     app.command("observe")(handle_errors(observe_command))
@@ -195,7 +195,7 @@ def test_observe_command_flags_drift_writes_the_profile_and_needs_skip_bad(cli, 
 
 
 def test_profile_with_feedback_writes_a_loadable_corrected_profile(tmp_path):
-    from hetplan.catalog import DEFAULT_PROFILE
+    from hetplan.planner.catalog import DEFAULT_PROFILE
 
     log = write_log(requests("inception_bn", [45.5] * 1000, t=0.0), tmp_path / "log.csv")
     path = profile_with_feedback(DEFAULT_PROFILE, log, prior_weight=0)
@@ -208,8 +208,8 @@ def test_profile_with_feedback_writes_a_loadable_corrected_profile(tmp_path):
 
 def test_make_plan_with_feedback_plans_with_the_corrected_latency(tmp_path):
     pytest.importorskip("highspy")
-    from hetplan.planner.observe import make_plan_with_feedback
-    from hetplan.planner.workflow import PlanRequest
+    from hetplan.planner.optimize.workflow import make_plan_with_feedback
+    from hetplan.planner.optimize.workflow import PlanRequest
 
     log = write_log(requests("inception_bn", [45.5] * 1000, t=0.0), tmp_path / "log.csv")
     plan = make_plan_with_feedback(PlanRequest(slo_s=0.2, hours=0.25, time_limit_s=10), log, prior_weight=0).to_dict()

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hetplan import catalog
-from hetplan.planner.options import Targets, build_options, extrapolate_family, latency_for, prune_dominated
-from hetplan.planner.queueing import erlang_c, latency_quantile, max_utilization
+from hetplan.planner import catalog
+from hetplan.planner.optimize.options import Targets, build_options, extrapolate_family, latency_for, prune_dominated
+from hetplan.planner.optimize.queueing import erlang_c, latency_quantile, max_utilization
 
 
 @pytest.fixture(scope="module")

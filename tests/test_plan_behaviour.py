@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hetplan import catalog
-from hetplan.planner.model import Limits, Windows, build_model
-from hetplan.planner.options import Targets, build_options, prune_dominated
-from hetplan.planner.solve import solve_plan
-from hetplan.planner.solvers import SolveOptions, solve_highs
-from hetplan.planner.workflow import PlanRequest, make_plan
+from hetplan.planner import catalog
+from hetplan.planner.optimize.model import Limits, Windows, build_model
+from hetplan.planner.optimize.options import Targets, build_options, prune_dominated
+from hetplan.planner.optimize.solve import solve_plan
+from hetplan.planner.optimize.solvers import SolveOptions, solve_highs
+from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 from milp_cases import options, windows
 
 
@@ -67,7 +67,7 @@ def test_vms_are_prelaunched_for_a_predicted_ramp_when_there_is_lead_time():
 
 
 def test_decomposition_brackets_the_full_optimum(reference):
-    from hetplan.planner.traces import load_trace, window_stats
+    from hetplan.planner.forecast.traces import load_trace, window_stats
 
     trace = load_trace(catalog.DEFAULT_TRACE)
     stats = window_stats(trace[trace.second < 3600], "1m", 0.95)
@@ -85,7 +85,7 @@ def test_decomposition_brackets_the_full_optimum(reference):
 
 
 def test_pruning_keeps_the_optimum(reference):
-    from hetplan.planner.traces import load_trace, window_stats
+    from hetplan.planner.forecast.traces import load_trace, window_stats
 
     trace = load_trace(catalog.DEFAULT_TRACE)
     win = Windows.from_frame(window_stats(trace[trace.second < 3600], "5m", 0.95))
@@ -118,8 +118,8 @@ def test_quota_and_budget_limits():
 
 
 def test_predicted_windows_see_only_the_past():
-    from hetplan.planner.traces import load_trace, window_seconds, window_stats
-    from hetplan.planner.workflow import predicted_windows
+    from hetplan.planner.forecast.traces import load_trace, window_seconds, window_stats
+    from hetplan.planner.optimize.workflow import predicted_windows
 
     trace = load_trace(catalog.DEFAULT_TRACE)
     stats = window_stats(trace[trace.second < 6 * 3600], "5m", 0.95)
@@ -137,7 +137,7 @@ def test_predicted_windows_see_only_the_past():
 
 
 def _cores_in_worker(_):
-    from hetplan.planner.solve import _cores
+    from hetplan.planner.optimize.solve import _cores
 
     return _cores()
 
@@ -145,7 +145,7 @@ def _cores_in_worker(_):
 def test_chunk_pool_is_not_started_inside_daemonic_workers(monkeypatch):
     import multiprocessing
 
-    from hetplan.planner.solve import _cores
+    from hetplan.planner.optimize.solve import _cores
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # pool workers are daemonic, as Dask's are
         assert pool.map(_cores_in_worker, [0]) == [1]

@@ -8,7 +8,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from hetplan.catalog import DATA_DIR
+from hetplan.planner.catalog import DATA_DIR
 
 SCHEMA = json.loads((DATA_DIR / "plan.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
@@ -16,7 +16,7 @@ VALIDATOR = Draft202012Validator(SCHEMA)
 
 @pytest.fixture(scope="module")
 def plan() -> dict:
-    from hetplan.planner.workflow import PlanRequest, make_plan
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
     return json.loads(make_plan(PlanRequest(slo_s=0.2, hours=1, time_limit_s=10, gap=0.05)).to_json())
 

@@ -12,13 +12,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hetplan.catalog import load_instances, load_models, load_profile, load_serverless
+from hetplan.planner.catalog import load_instances, load_models, load_profile, load_serverless
 from hetplan.errors import HetplanError
-from hetplan.planner.model import Limits, Windows
-from hetplan.planner.options import Targets, build_options, prune_dominated
-from hetplan.planner.policies import (Scenario, accurate_lambda, compare, hetplan_policy, lambda_only, mark_like,
-                                      oracle_policy, plan_deployment, single_model_vm, vm_peak, vm_reactive, warm_pool)
-from hetplan.planner.simulate import replay
+from hetplan.planner.optimize.model import Limits, Windows
+from hetplan.planner.optimize.options import Targets, build_options, prune_dominated
+from hetplan.planner.replay.baselines import lambda_only, mark_like, vm_peak, vm_reactive
+from hetplan.planner.replay.compare import compare
+from hetplan.planner.replay.planned import hetplan_policy, oracle_policy, plan_deployment, warm_pool
+from hetplan.planner.replay.scenario import Scenario, accurate_lambda, single_model_vm
+from hetplan.planner.replay.simulate import replay
 from milp_cases import plan_file
 
 TARGETS = Targets(slo_s=0.2, mean_accuracy=0.70)
@@ -265,7 +267,7 @@ def plan_cost(plan, options, windows):
 
 def test_the_oracle_never_costs_more_than_another_feasible_plan(options):
     pytest.importorskip("highspy")
-    from hetplan.planner.solve import solve_plan
+    from hetplan.planner.optimize.solve import solve_plan
 
     sc = scenario(options, step_trace(seconds=1800, step_at=900))
     stats = sc.stats()
@@ -290,7 +292,7 @@ def test_the_oracle_never_costs_more_than_another_feasible_plan(options):
 
 @pytest.fixture()
 def cli():
-    from hetplan.cli_replay import compare_command, simulate_command
+    from hetplan.commands.replay import compare_command, simulate_command
 
     app = typer.Typer()
     app.command("simulate")(simulate_command)
@@ -313,7 +315,7 @@ def test_compare_command_prints_one_row_per_policy_and_writes_table_and_plot(cli
 
 
 def test_compare_reports_a_policy_that_cannot_run_and_runs_the_others(options):
-    from hetplan.planner.options import Options
+    from hetplan.planner.optimize.options import Options
 
     no_lambda = Options(vm=options.vm, lam=options.lam.iloc[0:0], rejected=options.rejected)
     table, _ = compare(scenario(no_lambda, step_trace(seconds=1800)), ("vm-reactive", "lambda-only", "mark-like"))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hetplan.errors import HetplanError
-from hetplan.planner.predict import (DEFAULT_PREDICTOR, PREDICTORS, RATES, backtest, choose_default,
+from hetplan.planner.forecast.predict import (DEFAULT_PREDICTOR, PREDICTORS, RATES, backtest, choose_default,
                                      detect_period, forecast, make_predictor, rolling_forecasts, score)
 
 REALISTIC = [name for name in PREDICTORS if name != "oracle"]
@@ -252,7 +252,7 @@ def run_cli(*args):
     import typer
     from typer.testing import CliRunner
 
-    from hetplan.cli_predict import predict_command
+    from hetplan.commands.predict import predict_command
 
     app = typer.Typer()
     app.command("predict")(predict_command)
@@ -335,20 +335,20 @@ def test_cli_module_imports_no_heavy_libraries():
     import subprocess
     import sys
 
-    code = ("import sys, hetplan.cli_predict; "
+    code = ("import sys, hetplan.commands.predict; "
             "print(sorted(m for m in ('pandas', 'numpy', 'statsmodels', 'matplotlib') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
 
 def test_cli_default_predictor_matches_the_library():
-    from hetplan.cli_predict import DEFAULT_PREDICTOR as CLI_DEFAULT
+    from hetplan.commands.predict import DEFAULT_PREDICTOR as CLI_DEFAULT
 
     assert CLI_DEFAULT == DEFAULT_PREDICTOR
 
 
 def test_sparkline():
-    from hetplan.cli_predict import sparkline
+    from hetplan.commands.predict import sparkline
 
     assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
     assert sparkline([5, 5, 5]) == "███"

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hetplan.catalog import load_profile
-from hetplan.cli_profile import _vm_memory_mb, build_config, profile_app
+from hetplan.planner.catalog import load_profile
+from hetplan.commands.profile import _vm_memory_mb, build_config, profile_app
 from hetplan.errors import HetplanError
 from hetplan.profiler import cgroups
 from hetplan.profiler.architectures import PLUGIN_ENV
 from hetplan.profiler.profile_csv import read_rows, row_key
 from hetplan.profiler.runner import run_profile
-from hetplan.schema import PROFILE_COLUMNS
+from hetplan.planner.catalog.schema import PROFILE_COLUMNS
 
 # Test models, loaded by the profiler's worker through the plugin hook (mxnet imported inside builders).
 PLUGIN = textwrap.dedent('''
@@ -214,7 +214,7 @@ def test_resume_after_the_run_is_killed(tmp_path, plugin):
     out = tmp_path / "p.csv"
     args = ["--models", "tinynet", "--batch-sizes", "1,2,3,4,5,6", "--vcpus", "1", "--lambda-memory", "none",
             "--repetitions", "30", "--out", str(out)]
-    code = f"from hetplan.cli_profile import profile_app; profile_app({args!r})"
+    code = f"from hetplan.commands.profile import profile_app; profile_app({args!r})"
     run = subprocess.Popen([sys.executable, "-c", code], env=os.environ, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hetplan.cli_profile import profile_app
+from hetplan.commands.profile import profile_app
 from hetplan.errors import HetplanError
 from hetplan.profiler import cgroups
 from hetplan.profiler.catalog import PAPER_MODELS, read_catalog, resolve_models
@@ -19,7 +19,7 @@ from hetplan.profiler.rows import Accuracy, Job, scaled_row
 from hetplan.profiler.shapes import lambda_shapes, lambda_vcpus, parse_int_list, vm_shapes
 from hetplan.profiler.stats import Repetitions, median_moved, percentile, should_stop
 from hetplan.profiler.weights import find_weights
-from hetplan.schema import PROFILE_COLUMNS
+from hetplan.planner.catalog.schema import PROFILE_COLUMNS
 
 
 def row(**values) -> dict:
@@ -208,7 +208,7 @@ def test_model_without_builder_is_named():
 
 
 def test_importing_the_cli_does_not_import_mxnet():
-    code = "import sys, hetplan.cli_profile; print('mxnet' in sys.modules)"
+    code = "import sys, hetplan.commands.profile; print('mxnet' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
     assert output.stdout.strip() == "False"
 
@@ -241,7 +241,7 @@ def test_cgroup_limits_are_written_and_removed():
 def test_shipped_local_profile_is_readable_by_the_planner_and_consistent():
     from pathlib import Path
 
-    from hetplan.catalog import load_profile
+    from hetplan.planner.catalog import load_profile
 
     path = Path(__file__).resolve().parent.parent / "data" / "profiles" / "local-example.csv"
     frame = load_profile(path)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from hetplan.planner.queueing import (kingman_latency_quantile, late_fraction, latency_quantile, max_utilization,
+from hetplan.planner.optimize.queueing import (kingman_latency_quantile, late_fraction, latency_quantile, max_utilization,
                                       wait_cdf)
 
 
@@ -36,7 +36,7 @@ def test_md1_waiting_time_matches_erlangs_closed_form(rho, x):
 def test_mean_wait_from_the_distribution_matches_the_mean_queue(c, rho):
     """∫ P(W > x) dx is the mean wait. By Little's law it is also E[queue] / λ from the stationary chain (an
     independent use of it); for c = 1 both are Pollaczek–Khinchine's ρ / (2(1 − ρ)) (D = 1)."""
-    from hetplan.planner.queueing import _excess
+    from hetplan.planner.optimize.queueing import _excess
 
     xs = np.linspace(0, 60 / (1 - rho) / c + 10, 6001)
     mean = np.trapz([1 - wait_cdf(c, rho, x) for x in xs], xs)

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hetplan.catalog import load_serverless
+from hetplan.planner.catalog import load_serverless
 from hetplan.errors import HetplanError
-from hetplan.planner.simulate import Deployment, _backlog, replay
+from hetplan.planner.replay.deployment import Deployment
+from hetplan.planner.replay.fluid import _backlog
+from hetplan.planner.replay.simulate import replay
 
 PRICING = load_serverless()
 VM = "vm:m@c5.large"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from hetplan.planner.lateness import late_requests
-from hetplan.planner.model import Limits, Windows, build_model
-from hetplan.planner.overflow import _RATIOS, diverted, overflow_curve, overflow_cuts
-from hetplan.planner.sizing import forecast_headroom, required_ratio
-from hetplan.planner.solvers import SolveOptions, solve_highs
+from hetplan.planner.optimize.lateness import late_requests
+from hetplan.planner.optimize.model import Limits, Windows, build_model
+from hetplan.planner.optimize.overflow import _RATIOS, diverted, overflow_curve, overflow_cuts
+from hetplan.planner.optimize.sizing import forecast_headroom, required_ratio
+from hetplan.planner.optimize.solvers import SolveOptions, solve_highs
 from milp_cases import options
 
 

@@ -11,12 +11,12 @@ import typer
 from typer.testing import CliRunner
 
 from hetplan.cli import handle_errors
-from hetplan.cli_sweep import sweep_command
+from hetplan.commands.sweep import sweep_command
 from hetplan.errors import HetplanError
-from hetplan.planner import sweep
-from hetplan.planner.plan import Plan
-from hetplan.planner.sweep import Scenario, pareto_mask, run_sweep, scenario_grid
-from hetplan.planner.workflow import PlanRequest, make_plan
+from hetplan.planner.whatif import sweep
+from hetplan.planner.optimize.plan import Plan
+from hetplan.planner.whatif.sweep import Scenario, pareto_mask, run_sweep, scenario_grid
+from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
 BASE = PlanRequest(slo_s=1.0, hours=1, gap=1e-4)  # 12 windows of WITS; a tight gap so both sides prove optimality
 GRID = scenario_grid([0.005, 0.1, 0.5], [0.65, 0.70])  # 5 ms is below every model's latency: infeasible
@@ -130,7 +130,7 @@ def test_a_crashing_scenario_is_a_row(monkeypatch):
         return real(request)
 
     real = make_plan
-    monkeypatch.setattr("hetplan.planner.workflow.make_plan", broken)
+    monkeypatch.setattr("hetplan.planner.optimize.workflow.make_plan", broken)
     frame = run_sweep([Scenario(0.1, 0.65), Scenario(0.5, 0.65)], BASE, executor="serial")
     assert list(frame.status) == ["error", "optimal"] and frame.reason[0].startswith("ZeroDivisionError: boom")
 

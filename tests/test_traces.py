@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hetplan.errors import HetplanError
-from hetplan.planner.traces import find_gaps, load_trace, window_stats
+from hetplan.planner.forecast.traces import find_gaps, load_trace, window_stats
 
 
 def write(tmp_path, text, name="t.csv"):
