@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, output
 from hetplan.errors import HetplanError
 
 profile_app = typer.Typer(no_args_is_help=False)
@@ -94,35 +95,12 @@ def build_config(models: str, batch_sizes: str, vcpus: str, lambda_memory: str, 
         resume=resume, weights_dir=weights, dataset=dataset, timeout_s=300.0 if quick else 900.0)
 
 
-def _fmt(value, digits: int = 1) -> str:
-    return "-" if value in (None, "") else f"{float(value):.{digits}f}"
+def require_mxnet() -> None:
+    """The profiler needs mxnet, an optional extra: say how to install it instead of failing on an import."""
+    import importlib.util
 
-
-def _summary(outcomes, out: Path) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"profile: {out} (latency in ms, load in s)", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    widths = {"model": max(len(o.job.spec.name) for o in outcomes), "shape": max(len(o.job.shape.label) for o in outcomes)}
-    for column in ("model", "shape", "batch", "p50", "p99", "req/s", "peak MB", "load", "result"):
-        table.add_column(column, justify="left" if column in ("model", "shape", "result") else "right",
-                         min_width=widths.get(column))
-    for outcome in outcomes:
-        row = outcome.row or {}
-        job = outcome.job
-        load = row.get("load_time_ms")
-        table.add_row(job.spec.name, job.shape.label, str(job.batch), _fmt(row.get("latency_p50_ms")),
-                      _fmt(row.get("latency_p99_ms")), _fmt(row.get("throughput_rps")),
-                      _fmt(row.get("peak_memory_mb"), 0), _fmt(None if load in (None, "") else float(load) / 1000),
-                      outcome.status)
-    if outcomes:
-        console.print(table)
-    for outcome in outcomes:
-        if outcome.status in ("failed", "not runnable"):
-            console.print(f"{outcome.job.label}: {outcome.status}: {outcome.message}", markup=False, highlight=False)
+    if importlib.util.find_spec("mxnet") is None:
+        raise HetplanError("install the profiler: pip install 'hetplan[profile]' (mxnet is not installed)")
 
 
 @profile_app.callback(invoke_without_command=True)
@@ -139,6 +117,9 @@ def profile(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run: skip rows already in --out.")] = False,
     quick: Annotated[bool, typer.Option(help="Few repetitions: a smoke run, not a careful profile.")] = False,
     repetitions: Annotated[Optional[int], typer.Option(help="Exactly this many timed calls per measurement.")] = None,
+    json_output: JsonFlag = False,
+    plain: PlainFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Measure models on CPU shapes (--vcpus) and emulated Lambda sizes (--lambda-memory).
 
@@ -148,22 +129,27 @@ def profile(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    require_mxnet()
+    from hetplan.commands.output.results import profile_records, show_profile
     from hetplan.profiler.runner import run_profile
 
     config = build_config(models, batch_sizes, vcpus, lambda_memory, instance_type, weights, dataset, out,
                           resume, quick, repetitions)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("profiling", total=None)
+    view = output(json_output, plain, quiet)
+    with view.progress("profiling") as bar:
         outcomes = run_profile(
             config,
-            on_plan=lambda total: bar.update(task, total=total),
-            on_start=lambda job: bar.update(task, description=job.label),
-            on_outcome=lambda outcome: bar.advance(task))
-    _summary(outcomes, out)
+            on_plan=lambda total: bar.update(total=total),
+            on_start=lambda job: bar.update(description=job.label),
+            on_outcome=lambda outcome: bar.advance())
+    records = profile_records(outcomes)
+    if view.json:
+        view.print_json({"out": str(out), "rows": records})
+    else:
+        show_profile(view, records, out)
     failed = [outcome for outcome in outcomes if outcome.status == "failed"]
     if failed:
+        # exit 1: the profile asked for is not complete (the README lists this case)
         typer.echo(f"{len(failed)} measurement(s) failed; rerun with --resume to retry them", err=True)
         raise typer.Exit(1)
 

@@ -61,7 +61,7 @@ def test_solve_show_end_to_end(tmp_path):
     vm["count"] -= 1
     out.write_text(json.dumps(plan))
     broken = run("validate", str(out))
-    assert broken.exit_code == 1 and "violates" in broken.output
+    assert broken.exit_code == 4 and "violates" in broken.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -70,10 +70,6 @@ def test_solve_show_end_to_end(tmp_path):
     (["solve", "--slo", "200ms", "--models", "resnet20"], "did you mean 'resnet200'"),
     (["solve", "--slo", "200ms", "--instance-types", "c5.larg"], "did you mean 'c5.large'"),
     (["solve", "--slo", "200ms", "--trace", "missing.csv"], "missing.csv"),
-    (["solve", "--slo", "5ms"], "no model meets 5 ms"),
-    (["solve", "--slo", "200ms", "--mean-accuracy", "90%"], "relax --mean-accuracy"),
-    (["solve", "--slo", "50ms", "--min-accuracy", "75%"], "relax --slo to ≥ 232ms or --min-accuracy to ≤ 72.5%"),
-    (["solve", "--slo", "50ms", "--min-accuracy", "78%"], "the most accurate is resnet200 at 77.9%"),
     (["solve", "--slo", "200ms", "--quota", "c5.large"], "write NAME=COUNT"),
     (["solve", "--slo", "200ms", "--solver", "gurobi"], "unknown solver 'gurobi'"),
     (["show", "nope.json"], "does not exist"),
@@ -82,6 +78,22 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message
     out = tmp_path / "plan.json"
     result = run(*args, "--out", str(out)) if args[0] == "solve" else run(*args)
     assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hetplan: error:") and message in lines[0], result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--slo", "5ms"], "no model meets 5 ms"),
+    (["--slo", "200ms", "--mean-accuracy", "90%"], "relax --mean-accuracy"),
+    (["--slo", "50ms", "--min-accuracy", "75%"], "relax --slo to ≥ 232ms or --min-accuracy to ≤ 72.5%"),
+    (["--slo", "50ms", "--min-accuracy", "78%"], "the most accurate is resnet200 at 77.9%"),
+    (["--slo", "200ms", "--hours", "1", "--budget", "0.01"], "raise --budget to at least"),
+])
+def test_an_infeasible_request_exits_1_names_what_to_relax_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "plan.json"
+    result = run("solve", *args, "--out", str(out))
+    assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("hetplan: error:") and message in lines[0], result.output
     assert not out.exists()

@@ -313,8 +313,8 @@ def test_cli_errors_are_hetplan_errors_and_write_nothing(small_trace, tmp_path):
     out = tmp_path / "never.csv"
     cases = [
         (("--predictor", "orcale"), "did you mean 'oracle'"),
-        (("--out", tmp_path / "x.txt"), "must end in .csv or .json"),
-        (("--plot", tmp_path / "x.jpg"), "must end in .png"),
+        (("--out", tmp_path / "x.txt"), "write a .csv or .json file"),
+        (("--plot", tmp_path / "x.jpg"), "write a .png file"),
         (("--window", "5"), "has no unit"),
         (("--window", "20s", "--horizon", 32), "leaves no history"),
         (("--gaps", "fill"), "unknown gap mode"),
@@ -348,7 +348,7 @@ def test_cli_default_predictor_matches_the_library():
 
 
 def test_sparkline():
-    from hetplan.commands.predict import sparkline
+    from hetplan.commands.output.plots import sparkline
 
     assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
     assert sparkline([5, 5, 5]) == "███"

@@ -150,7 +150,7 @@ def test_cli_table_plot_and_resume(swept, tmp_path):
     lines = result.output.splitlines()
     rows = [line for line in lines if re.match(r"^★? +\d+ms ", line)]
     assert [line.startswith("★") for line in rows] == [False, False, True, True, True, True]
-    assert "relax --slo to ≥ 20ms" in result.output and "6/6" in result.output
+    assert "relax --slo to ≥ 20ms" in result.output
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     assert pd.read_csv(again / "summary.csv").finished_utc.tolist() == frame.finished_utc.tolist()  # nothing re-solved
 

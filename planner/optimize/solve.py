@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from hetplan.errors import HetplanError
+from hetplan.errors import HetplanError, Infeasible, SolverStopped
 from hetplan.planner.optimize.model import Limits, MilpModel, Windows, build_model, initial_counts, vms_needed
 from hetplan.planner.optimize.options import Options, Targets
 from hetplan.planner.optimize.plan import Plan, build_plan
@@ -33,7 +33,7 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     model = build_model(windows, options, limits)
     lp = get_backend("highs")(model, SolveOptions(relax=True, time_limit_s=time_limit_s))  # HiGHS: the fast LP, always installed
     if lp.status == Status.INFEASIBLE:
-        raise HetplanError(explain_infeasible(windows, options, targets, limits))
+        raise Infeasible(explain_infeasible(windows, options, targets, limits))
     chunk = chunk_windows or DEFAULT_CHUNK_WINDOWS
     decompose = len(windows) > 2 * chunk and limits.budget_usd is None  # small horizons solve faster whole
     if decompose:
@@ -42,8 +42,8 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
         result, method = backend(model, SolveOptions(time_limit_s=time_limit_s, gap=gap)), "full"
     if result.values is None:
         if result.status == Status.INFEASIBLE:
-            raise HetplanError(explain_infeasible(windows, options, targets, limits))
-        raise HetplanError(f"the {result.solver} solver found no plan within --time-limit {time_limit_s:g}s: "
+            raise Infeasible(explain_infeasible(windows, options, targets, limits))
+        raise SolverStopped(f"the {result.solver} solver found no plan within --time-limit {time_limit_s:g}s: "
                            f"raise --time-limit, or use --solver highs")
     solver_meta = {
         "name": result.solver, "method": method, "status": result.status.value, "objective_usd": result.objective,
@@ -151,9 +151,9 @@ def explain_options(options: Options, targets: Targets) -> None:
             runnable = rejected.dropna(subset=["latency_ms"])
             if target and not runnable.empty:
                 best = runnable.loc[runnable.accuracy.idxmax()]
-                raise HetplanError(f"no profiled model reaches top-1 ≥ {target:.1%}: the most accurate is {best.model} "
+                raise Infeasible(f"no profiled model reaches top-1 ≥ {target:.1%}: the most accurate is {best.model} "
                                    f"at {best.accuracy:.1%}; relax --min-accuracy to ≤ {best.accuracy:.1%}")
-            raise HetplanError(text + ": no profiled configuration can run; check the profile and --models")
+            raise Infeasible(text + ": no profiled configuration can run; check the profile and --models")
         fastest = accurate.loc[accurate.latency_ms.idxmin()]
         hint = f": the fastest such model is {fastest.model} at {fastest.latency_ms:g} ms on {fastest.config}; relax --slo to ≥ {fastest.latency_ms:g}ms"
         if target:
@@ -161,7 +161,7 @@ def explain_options(options: Options, targets: Targets) -> None:
             within = within[within.latency_ms <= slo_ms]
             if not within.empty:
                 hint += f" or --min-accuracy to ≤ {within.accuracy.max():.1%}"
-        raise HetplanError(text + hint)
+        raise Infeasible(text + hint)
     if targets.mean_accuracy is not None:
         best = max(o.accuracy for o in usable)
         if best < targets.mean_accuracy - 1e-12:
@@ -171,7 +171,7 @@ def explain_options(options: Options, targets: Targets) -> None:
                 fastest = better.loc[better.latency_ms.idxmin()]
                 hint += f" or --slo to ≥ {fastest.latency_ms:g}ms ({fastest.model} on {fastest.config})"
             most = max(usable, key=lambda o: o.accuracy)
-            raise HetplanError(f"no model within {slo_ms:g} ms reaches a mean top-1 of {targets.mean_accuracy:.1%}: "
+            raise Infeasible(f"no model within {slo_ms:g} ms reaches a mean top-1 of {targets.mean_accuracy:.1%}: "
                                f"the most accurate is {most.model} at {most.accuracy:.1%}; {hint}")
 
 

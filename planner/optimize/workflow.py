@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hetplan.planner import catalog
 from hetplan.planner.catalog.observe import profile_with_feedback
-from hetplan.errors import HetplanError, did_you_mean
+from hetplan.errors import HetplanError, Infeasible, did_you_mean
 from hetplan.planner.optimize.model import Limits, Windows
 from hetplan.planner.optimize.options import Targets, build_options, map_local_shapes, prune_dominated
 from hetplan.planner.optimize.plan import Plan
@@ -190,7 +190,10 @@ def _overflow_windows(stats, seconds, options, targets: Targets, request: PlanRe
     return windows, pruned, rule
 
 
-def make_plan(request: PlanRequest) -> Plan:
+def make_plan(request: PlanRequest, on_stage=None) -> Plan:
+    """The plan for ``request``: options from the profile, windows sized from the trace, the MILP solved, the
+    runtime priced. ``on_stage(text)`` hears each stage as it starts (the CLI's progress bar)."""
+    stage = on_stage or (lambda text: None)
     from hetplan.planner.optimize.solve import explain_options, solve_plan
 
     if not 0 < request.quantile <= 1:
@@ -215,9 +218,12 @@ def make_plan(request: PlanRequest) -> Plan:
             raise HetplanError(f"unknown instance type '{name}' in --quota{did_you_mean(name, instances.index)}")
     if request.sizing not in SIZING_RULES:
         raise HetplanError(f"unknown sizing rule '{request.sizing}'{did_you_mean(request.sizing, SIZING_RULES)}")
+    stage("building options")
     options = build_options(profile, instances, serverless, models, targets)
     explain_options(options, targets)  # nothing usable: say what to relax before any work
+    stage("reading the trace")
     stats, seconds = load_window_seconds(request)
+    stage("sizing the windows")
     windows, options, sizing = sized_windows(stats, seconds, options, targets, request)
     unknown = [name for name in request.initial_vms if name not in set(options.vm.option)]
     if unknown:
@@ -251,6 +257,7 @@ def make_plan(request: PlanRequest) -> Plan:
         meta["runtime"] = runtime_meta(sizing.get("overflow_option"), sizing.get("queue_fraction"))
     solve = functools.partial(solve_plan, windows, options, targets, solver=request.solver,
                               time_limit_s=request.time_limit_s, gap=request.gap, meta=meta)
+    stage("solving the MILP")
     plan = solve(limits=limits)
     if request.sizing == "quantile":
         return plan
@@ -261,6 +268,7 @@ def make_plan(request: PlanRequest) -> Plan:
     add = functools.partial(add_runtime_costs, seconds=seconds, pricing=serverless, percentile=request.percentile,
                             slo_s=request.slo_s, headroom=headroom, errors=stats.attrs.get("forecast_errors"),
                             shapes=stats.attrs.get("past_shapes"), peak_ratio=peak_ratio)
+    stage("pricing the runtime")
     plan = add(plan)
     for _ in range(3):  # the runtime's priced extras (warm pool, request-level overflow) must fit the budget too
         total = plan.summary["total_cost_usd"]
@@ -269,7 +277,7 @@ def make_plan(request: PlanRequest) -> Plan:
         margin = total - plan.meta["solver"]["objective_usd"]
         limits = dataclasses.replace(limits, budget_usd=request.budget_usd - max(margin, 0.0) * 1.05)
         plan = add(solve(limits=limits))
-    raise HetplanError(f"no plan fits --budget ${request.budget_usd:g} once its warm pool and overflow are priced: "
+    raise Infeasible(f"no plan fits --budget ${request.budget_usd:g} once its warm pool and overflow are priced: "
                        f"the closest costs ${plan.summary['total_cost_usd']:.2f}; raise --budget to at least that")
 
 

@@ -51,13 +51,16 @@ def best_baseline(table: pd.DataFrame, allowed_violation_pct: float) -> str | No
 
 
 def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: dict | None = None,
-            method: str = "fluid", keep_alive_s: float = 600.0) -> tuple[pd.DataFrame, dict]:
+            method: str = "fluid", keep_alive_s: float = 600.0, on_policy=None) -> tuple[pd.DataFrame, dict]:
     """Replay every policy on the scenario's trace: one row per policy (Report fields plus ``cost_vs_best_pct``
     and ``violations_vs_best_pct``, relative to :func:`best_baseline`, named in ``table.attrs``; a policy
-    that cannot run has only ``error``), and the replays by policy (for timelines and plots)."""
+    that cannot run has only ``error``), and the replays by policy (for timelines and plots). ``on_policy(name)``
+    hears each policy as it starts."""
     params = params or {}
     rows, replays = [], {}
     for name in policies:
+        if on_policy is not None:  # progress: the policy about to run
+            on_policy(name)
         try:
             dep = make_deployment(name, sc, **params.get(name, {}))
         except HetplanError as exc:  # e.g. no Lambda option meets the SLO: the other policies still run

@@ -1,52 +1,35 @@
-"""Rich tables for the CLI: the only place that renders (the planner returns dataclasses and DataFrames)."""
+"""Tables of a plan (``hetplan solve``, ``show``, ``validate``) and of the catalog (``hetplan catalog``)."""
 
 from __future__ import annotations
 
 import pandas as pd
-from rich.console import Console
-from rich.table import Table
+
+from hetplan.commands.output import Output
 
 
-def _table(title: str, frame: pd.DataFrame, formats: dict | None = None) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    formats = formats or {}
-    for column in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[column])
-        table.add_column(str(column), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        cells = []
-        for column, value in zip(frame.columns, row):
-            if value is None or (isinstance(value, float) and pd.isna(value)):
-                cells.append("–")
-            elif column in formats:
-                cells.append(formats[column].format(value))
-            elif isinstance(value, float):
-                cells.append(f"{value:,.4g}")
-            else:
-                cells.append(str(value))
-        table.add_row(*cells)
-    return table
+def show_catalog(out: Output, instances: pd.DataFrame, serverless, models: pd.DataFrame) -> None:
+    out.frame("EC2 instance types (us-east-1, on-demand)", instances.drop(columns=["family", "size"]),
+              {"price_per_hour_usd": "${:.4f}"})
+    fields = dict(vars(serverless))
+    out.frame(f"AWS Lambda ({serverless.architecture})",
+              pd.DataFrame({"field": list(fields), "value": [str(v) for v in fields.values()]}))
+    out.frame("Models (ImageNet top-1/top-5, %)",
+              models[["model", "top1", "top5", "params", "input_size", "zoo_name", "accuracy_source"]])
 
 
-def show_frame(console: Console, title: str, frame: pd.DataFrame, formats: dict | None = None) -> None:
-    console.print(_table(title, frame, formats))
+def catalog_json(instances: pd.DataFrame, serverless, models: pd.DataFrame) -> dict:
+    """The catalog as the tables show it."""
+    from dataclasses import asdict
+
+    from hetplan.commands.output import frame_records
+
+    return {"instances": frame_records(instances), "serverless": asdict(serverless), "models": frame_records(models)}
 
 
-def show_catalog(console: Console, instances: pd.DataFrame, serverless, models: pd.DataFrame) -> None:
-    show_frame(console, "EC2 instance types (us-east-1, on-demand)", instances.drop(columns=["family", "size"]),
-               {"price_per_hour_usd": "${:.4f}"})
-    fields = {k: v for k, v in vars(serverless).items()}
-    show_frame(console, f"AWS Lambda ({serverless.architecture})", pd.DataFrame({"field": list(fields), "value": [str(v) for v in fields.values()]}))
-    show_frame(console, "Models (ImageNet top-1/top-5, %)", models[["model", "top1", "top5", "params", "input_size", "zoo_name", "accuracy_source"]])
-
-
-def show_plan(console: Console, plan, max_windows: int | None = None) -> None:
-    """Summary, per-window and per-model tables of a plan (``hetplan.planner.optimize.plan.Plan``)."""
+def plan_summary_rows(plan) -> list[tuple[str, str]]:
+    """The summary table of a plan (``hetplan.planner.optimize.plan.Plan``)."""
     s, solver, targets = plan.summary, plan.meta.get("solver", {}), plan.meta.get("targets", {})
     gap = solver.get("gap")
-    summary = Table(title="Plan summary", title_justify="left", show_header=False)
-    summary.add_column(style="bold")
-    summary.add_column(justify="right")
     rows = [
         ("total cost", f"${s['total_cost_usd']:.2f}"),
         ("  VM / Lambda", f"${s['vm_cost_usd']:.2f} / ${s['lambda_cost_usd']:.2f}"),
@@ -63,17 +46,19 @@ def show_plan(console: Console, plan, max_windows: int | None = None) -> None:
     rows += _runtime_rows(plan)
     if s.get("extrapolated_options_used"):
         rows.append(("relies on extrapolated rows", ", ".join(s["extrapolated_options_used"])))
-    for key, value in rows:
-        summary.add_row(key, value)
-    console.print(summary)
-    a = plan.assignments
-    if a.empty:
+    return rows
+
+
+def show_plan(out: Output, plan, max_windows: int | None = None) -> None:
+    """Summary, per-window and per-model tables of a plan."""
+    out.pairs("Plan summary", plan_summary_rows(plan))
+    if plan.assignments.empty:
         return
-    per_window = _per_window(plan)
+    per_window = plan_windows_frame(plan)
     shown = per_window if max_windows is None or len(per_window) <= max_windows else per_window.head(max_windows)
     title = "Per window" + ("" if len(shown) == len(per_window) else f" (first {len(shown)} of {len(per_window)}; `hetplan show PLAN` for all)")
-    show_frame(console, title, shown, {"cost $": "{:.3f}", "accuracy": "{:.1%}", "load rps": "{:.0f}"})
-    show_frame(console, "Per model", _per_model(plan), {"share of requests": "{:.1%}", "cost $": "{:.2f}", "accuracy": "{:.1%}"})
+    out.frame(title, shown, {"cost $": "{:.3f}", "accuracy": "{:.1%}", "load rps": "{:.0f}"})
+    out.frame("Per model", plan_models_frame(plan), {"share of requests": "{:.1%}", "cost $": "{:.2f}", "accuracy": "{:.1%}"})
 
 
 def _runtime_rows(plan) -> list[tuple[str, str]]:
@@ -110,7 +95,7 @@ def _joined(frame: pd.DataFrame, by: str, describe) -> dict:
     return {key: describe(group) for key, group in frame.groupby(by)}
 
 
-def _per_window(plan) -> pd.DataFrame:
+def plan_windows_frame(plan) -> pd.DataFrame:
     a, w = plan.assignments, plan.windows
     vm = a[a.platform == "vm"]
     lam = a[a.platform == "lambda"]
@@ -126,7 +111,7 @@ def _per_window(plan) -> pd.DataFrame:
     })
 
 
-def _per_model(plan) -> pd.DataFrame:
+def plan_models_frame(plan) -> pd.DataFrame:
     a, w = plan.assignments, plan.windows.set_index("index")
     served = a.share * a.window.map(w.mean_rps * (w.end_s - w.start_s))
     frame = a.assign(served=served)

@@ -1,0 +1,180 @@
+"""``hetplan catalog``, ``solve``, ``show`` and ``validate``: the catalog, the planning MILP and the plan file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, name_counts, output, split_names
+from hetplan.errors import CheckFailed, HetplanError
+
+
+def catalog_command(
+    instances: Annotated[Optional[Path], typer.Option(help="Instance catalog CSV (default: the shipped one).")] = None,
+    serverless: Annotated[Optional[Path], typer.Option(help="Serverless catalog CSV (default: the shipped one).")] = None,
+    models: Annotated[Optional[Path], typer.Option(help="Model catalog CSV (default: the shipped one).")] = None,
+    architecture: Annotated[str, typer.Option(help="Lambda architecture: [bold]x86_64[/] or [bold]arm64[/].")] = "x86_64",
+    json_output: JsonFlag = False,
+    plain: PlainFlag = False,
+):
+    """Show the shipped (or given) catalog: EC2 instance types ($/h), Lambda prices and limits, models (top-1 %)."""
+    from hetplan.commands.output.plan import catalog_json, show_catalog
+    from hetplan.planner import catalog
+
+    out = output(json_output, plain)
+    inst = catalog.load_instances(instances)
+    lam = catalog.load_serverless(serverless, architecture)
+    mods = catalog.load_models(models)
+    if out.json:
+        out.print_json(catalog_json(inst, lam, mods))
+    else:
+        show_catalog(out, inst, lam, mods)
+
+
+def solve_command(
+    slo: Annotated[str, typer.Option(help="Latency SLO in ms or s, e.g. [bold]200ms[/] or 0.5s (required).")],
+    percentile: Annotated[float, typer.Option(help="Latency percentile the SLO applies to, in (0.5, 1), e.g. 0.99.")] = 0.99,
+    min_accuracy: Annotated[Optional[str], typer.Option(help="Every request served by a model with top-1 ≥ this (fraction 0.75 or 75%).")] = None,
+    mean_accuracy: Annotated[Optional[str], typer.Option(help="Traffic-weighted mean top-1 ≥ this in every window (fraction or %). Default 70% when neither accuracy flag is given.")] = None,
+    trace: Annotated[Optional[Path], typer.Option(help="Request trace (second,requests CSV, optionally .gz). Default: the shipped WITS trace.")] = None,
+    window: Annotated[str, typer.Option(help="Window length (s, m, h), e.g. 5m or 1m.")] = "5m",
+    sizing: Annotated[str, typer.Option(help="[bold]late-share[/]: size each window for the requests the SLO counts, from its "
+                                             "per-second load (planner/README.md); [bold]quantile[/]: the older rule, "
+                                             "provision for --quantile of the per-second rate.")] = "late-share",
+    overflow: Annotated[bool, typer.Option(help="Routers send what would be late to Lambda (a warm pool absorbs the "
+                                                "bursts), priced in the MILP; --no-overflow sizes the VMs for the bursts.")] = True,
+    quantile: Annotated[float, typer.Option(help="With --sizing quantile: provision each window for this quantile (0..1) of its per-second rate (req/s).")] = 0.95,
+    hours: Annotated[Optional[float], typer.Option(help="Plan only the first HOURS (h) of the trace.")] = None,
+    gaps: Annotated[str, typer.Option(help="Seconds missing from the trace: [bold]exclude[/] (statistics over observed seconds; "
+                                           "a window with no data is an error) or [bold]interpolate[/].")] = "exclude",
+    predictor: Annotated[str, typer.Option(help="[bold]oracle[/]: plan for the trace's own windows; or a predictor (see hetplan predict): "
+                                                "plan each window as forecast from the windows before it.")] = "oracle",
+    load_scale: Annotated[float, typer.Option(help="Multiply the load (req/s) by this factor (what-if growth).")] = 1.0,
+    profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: data/profiles/aws-reference.csv).")] = None,
+    feedback: Annotated[Optional[Path], typer.Option(help="Request log (see hetplan observe): plan with the profile corrected "
+                                                           "by the latencies, cold starts and accuracy it observed.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="With --feedback: skip malformed log lines (they are still reported).")] = False,
+    instances: Annotated[Optional[Path], typer.Option(help="Instance catalog CSV (prices in $/h).")] = None,
+    serverless: Annotated[Optional[Path], typer.Option(help="Serverless catalog CSV.")] = None,
+    model_catalog: Annotated[Optional[Path], typer.Option(help="Model catalog CSV.")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Only these models, comma-separated.")] = None,
+    instance_types: Annotated[Optional[str], typer.Option(help="Only these instance types, comma-separated.")] = None,
+    lambda_architecture: Annotated[str, typer.Option(help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
+    local_as_family: Annotated[Optional[str], typer.Option(help="Take profile rows measured on local CPU shapes (local-Nvcpu) "
+                                                                  "as this instance family's N-vCPU size, e.g. c5.")] = None,
+    lambda_concurrency: Annotated[Optional[int], typer.Option(help="Lambda concurrency limit, in concurrent executions (default: the catalog's account default).")] = None,
+    quota: Annotated[Optional[str], typer.Option(help="VM quotas per type, in VMs, e.g. c5.large=10,c5.xlarge=4.")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Budget in $ for the whole horizon.")] = None,
+    initial_vms: Annotated[Optional[str], typer.Option(help="VMs already serving at the start, e.g. vm:squeezenet@c5.large=2.")] = None,
+    max_utilization: Annotated[float, typer.Option(help="Never plan a VM busier than this fraction, in (0, 1].")] = 0.95,
+    lead_time: Annotated[str, typer.Option(help="How long (s, m) before the first window the plan is deployed; VMs launched "
+                                                "later are not serving until their boot delay has passed (0s: start cold).")] = "10m",
+    solver: Annotated[str, typer.Option(help="MILP backend: [bold]highs[/], cbc or scip.")] = "highs",
+    time_limit: Annotated[str, typer.Option(help="Solver wall-clock limit (s, m), e.g. 60s.")] = "60s",
+    gap: Annotated[float, typer.Option(help="Relative optimality gap to stop at, in [0, 1), e.g. 0.01 = 1%.")] = 0.01,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON plan.")] = Path("plan.json"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print the plan JSON (the file's content) on stdout.")] = False,
+    plain: PlainFlag = False,
+    quiet: QuietFlag = False,
+):
+    """Solve the planning MILP over the trace's windows and write a JSON deployment plan.
+
+    Exit 1 when no plan meets the request (the message names what to relax), 3 when the solver stopped without one.
+    """
+    from hetplan.commands.output.plan import show_plan
+    from hetplan.fileio import write_text_atomic
+    from hetplan.planner.catalog.tables import (DEFAULT_INSTANCES, DEFAULT_MODELS, DEFAULT_PROFILE, DEFAULT_SERVERLESS,
+                                                DEFAULT_TRACE)
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
+    from hetplan.units import parse_accuracy, parse_duration
+
+    view = output(json_output, plain, quiet)
+    if gap < 0 or gap >= 1:
+        raise HetplanError(f"--gap {gap:g} must be in [0, 1), e.g. 0.01")
+    if load_scale <= 0:
+        raise HetplanError(f"--load-scale {load_scale:g} must be positive")
+    request = PlanRequest(
+        slo_s=parse_duration(slo), percentile=percentile,
+        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
+        mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
+        trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, sizing=sizing,
+        overflow=overflow and sizing != "quantile", gaps=gaps, hours=hours, predictor=predictor,
+        load_scale=load_scale, profile=profile or DEFAULT_PROFILE, feedback=feedback, skip_bad_log_lines=skip_bad,
+        instances=instances or DEFAULT_INSTANCES,
+        serverless=serverless or DEFAULT_SERVERLESS, models_catalog=model_catalog or DEFAULT_MODELS,
+        lambda_architecture=lambda_architecture, local_as_family=local_as_family, models=split_names(models),
+        instance_types=split_names(instance_types),
+        lambda_concurrency=lambda_concurrency, quotas=name_counts(quota, "--quota"), budget_usd=budget,
+        initial_vms=name_counts(initial_vms, "--initial-vms"), max_utilization=max_utilization,
+        lead_time_s=0.0 if lead_time.strip() in ("0", "0s") else parse_duration(lead_time), solver=solver,
+        time_limit_s=parse_duration(time_limit), gap=gap,
+    )
+    with view.progress("planning", total=5, after_s=2.0) as bar:
+        plan = make_plan(request, on_stage=lambda text: bar.advance(description=text))
+    text = plan.to_json()
+    write_text_atomic(out, text)
+    if view.json:
+        typer.echo(text, nl=False)
+        return
+    show_plan(view, plan, max_windows=24)
+    view.note(f"plan written to {out}")
+
+
+def _read_plan(path: Path):
+    from hetplan.planner.optimize.plan import Plan, load_plan
+
+    data = load_plan(path)
+    try:
+        return data, Plan.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise HetplanError(f"plan '{path}' is malformed ({type(exc).__name__}: {exc}): regenerate it with hetplan solve") from None
+
+
+def show_command(
+    plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the tables' data as JSON: summary, solver, "
+                                                             "per window and per model.")] = False,
+    plain: PlainFlag = False,
+):
+    """Show a plan as tables: summary, per window, per model."""
+    from hetplan.commands.output import frame_records
+    from hetplan.commands.output.plan import plan_models_frame, plan_windows_frame, show_plan
+
+    data, parsed = _read_plan(plan)
+    view = output(json_output, plain)
+    if view.json:
+        view.print_json({"summary": data["summary"], "solver": data.get("solver"), "windows": data["windows"],
+                         "per_window": frame_records(plan_windows_frame(parsed)) if not parsed.assignments.empty else [],
+                         "per_model": frame_records(plan_models_frame(parsed)) if not parsed.assignments.empty else []})
+        return
+    show_plan(view, parsed)
+
+
+def validate_command(
+    plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve.")],
+    json_output: JsonFlag = False,
+    plain: PlainFlag = False,
+):
+    """Re-check a plan independently of the solver: capacity, SLO, accuracy, memory, launches, cost ($).
+
+    Exit 4 when a constraint is violated (the violations are listed).
+    """
+    from hetplan.commands.output.results import show_validation
+    from hetplan.planner.optimize.evaluate import evaluate
+
+    data, _ = _read_plan(plan)
+    result = evaluate(data)
+    view = output(json_output, plain)
+    if view.json:
+        view.print_json({"ok": result.ok, "total_cost_usd": result.total_cost_usd, "vm_cost_usd": result.vm_cost_usd,
+                         "lambda_cost_usd": result.lambda_cost_usd, "mean_accuracy": result.mean_accuracy,
+                         "violations": [{"constraint": v.constraint, "window": v.window, "option": v.option,
+                                         "message": v.message} for v in result.violations]})
+    else:
+        show_validation(view, result)
+    if not result.ok:
+        first = result.violations[0]
+        more = f" (and {len(result.violations) - 1} more)" if len(result.violations) > 1 else ""
+        raise CheckFailed(f"plan violates {first.constraint}: {first.message}{more}")
