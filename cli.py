@@ -105,7 +105,22 @@ def main() -> None:
         sys.exit(_report(exc))
     except KeyboardInterrupt:
         print("hetplan: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_now(EXIT_INTERRUPTED)
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            _exit_now(EXIT_INTERRUPTED)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown: a solver's native worker threads may still be running after
+    Ctrl-C, and tearing them down aborts the process (SIGABRT) instead of exiting with ``code``. Every file is
+    written atomically, so nothing is left half-written."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,9 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     if result.values is None:
         if result.status == Status.INFEASIBLE:
             raise Infeasible(explain_infeasible(windows, options, targets, limits))
+        other = "" if result.solver == "highs" else ", or use --solver highs"
         raise SolverStopped(f"the {result.solver} solver found no plan within --time-limit {time_limit_s:g}s: "
-                           f"raise --time-limit, or use --solver highs")
+                            f"raise --time-limit{other}")
     solver_meta = {
         "name": result.solver, "method": method, "status": result.status.value, "objective_usd": result.objective,
         "bound_usd": result.bound, "gap": result.gap, "lp_bound_usd": lp.objective,
