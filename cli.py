@@ -17,9 +17,9 @@ import typer
 from hetplan import __version__
 from hetplan.errors import EXIT_INTERRUPTED, HetplanError
 
-app = typer.Typer(name="hetplan", add_completion=True, no_args_is_help=True, rich_markup_mode="rich",
+app = typer.Typer(name="hetplan", add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
-                  help="Plan ML inference serving across heterogeneous VMs and serverless at the [bold]lowest cost[/] "
+                  help="Plan ML inference serving across heterogeneous VMs and serverless at the lowest cost "
                        "that meets a latency SLO and an accuracy target.\n\n"
                        "Exit codes: 0 ok, 1 infeasible, 2 bad input, 3 solver stopped without a plan, "
                        "4 check found violations, 130 interrupted.")

@@ -68,7 +68,7 @@ def predict_command(
     window_s = parse_duration(window)
     series = load_trace(path, format=trace_format)
     holes = find_gaps(series)
-    view.note(f"[bold]{path.name}[/]: {len(series):,} seconds observed, {len(holes):,} gap(s) "
+    view.note(f"{path.name}: {len(series):,} seconds observed, {len(holes):,} gap(s) "
               f"({int(holes['length_s'].sum()):,} s missing, handled: {gaps}); windows of "
               f"{format_duration(window_s)}, rates at quantile {quantile:g}", markup=True)
     windows = window_stats(series, window_s, quantile=quantile, gaps=gaps)
