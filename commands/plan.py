@@ -122,16 +122,6 @@ def solve_command(
     view.note(f"plan written to {out}")
 
 
-def _read_plan(path: Path):
-    from hetplan.planner.optimize.plan import Plan, load_plan
-
-    data = load_plan(path)
-    try:
-        return data, Plan.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise HetplanError(f"plan '{path}' is malformed ({type(exc).__name__}: {exc}): regenerate it with hetplan solve") from None
-
-
 def show_command(
     plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print the tables' data as JSON: summary, solver, "
@@ -142,7 +132,10 @@ def show_command(
     from hetplan.commands.output import frame_records
     from hetplan.commands.output.plan import plan_models_frame, plan_windows_frame, show_plan
 
-    data, parsed = _read_plan(plan)
+    from hetplan.planner.optimize.plan import Plan
+
+    parsed = Plan.load(plan)
+    data = parsed.source
     view = output(json_output, plain)
     if view.json:
         view.print_json({"summary": data["summary"], "solver": data.get("solver"), "windows": data["windows"],
@@ -164,8 +157,9 @@ def validate_command(
     from hetplan.commands.output.results import show_validation
     from hetplan.planner.optimize.evaluate import evaluate
 
-    data, _ = _read_plan(plan)
-    result = evaluate(data)
+    from hetplan.planner.optimize.plan import Plan
+
+    result = evaluate(Plan.load(plan).source)
     view = output(json_output, plain)
     if view.json:
         view.print_json({"ok": result.ok, "total_cost_usd": result.total_cost_usd, "vm_cost_usd": result.vm_cost_usd,

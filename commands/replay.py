@@ -126,7 +126,7 @@ def simulate_command(
 
     check_suffix(out, (".csv", ".json"), "--out")
     from hetplan.planner import catalog
-    from hetplan.planner.optimize.plan import load_plan
+    from hetplan.planner.optimize.plan import Plan
     from hetplan.planner.replay.planned import plan_deployment
     from hetplan.planner.replay.scenario import accurate_lambda_of_plan
     from hetplan.planner.replay.simulate import replay
@@ -136,7 +136,7 @@ def simulate_command(
 
     if check and method != "events":
         raise HetplanError("--check replays request by request: drop --method fluid")
-    data = load_plan(plan)
+    data = Plan.load(plan).source
     inputs = data.get("inputs", {})
     trace = resolve_trace(trace or Path(inputs.get("trace", {}).get("path", catalog.DEFAULT_TRACE)))
     profile = profile or resolve_profile(Path(inputs.get("profile", {}).get("path", catalog.DEFAULT_PROFILE)))

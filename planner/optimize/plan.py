@@ -29,6 +29,19 @@ class Plan:
     windows: pd.DataFrame
     assignments: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    source: dict | None = field(default=None, repr=False, compare=False)  # the file as read, for Plan.load
+
+    @classmethod
+    def load(cls, path) -> "Plan":
+        """The plan file at ``path``, checked against ``data/plan.schema.json`` (:func:`load_plan`); the
+        file's own dict is ``plan.source`` (what ``validate`` re-checks and ``simulate`` replays, as written)."""
+        from hetplan.errors import HetplanError
+
+        data = load_plan(path)
+        try:
+            return dataclasses.replace(cls.from_dict(data), source=data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise HetplanError(f"plan '{path}' is malformed ({type(exc).__name__}: {exc}): regenerate it with hetplan solve") from None
 
     def to_dict(self) -> dict:
         by_window = {w: g for w, g in self.assignments.groupby("window")}
