@@ -158,9 +158,14 @@ def profile(
 def merge(
     inputs: Annotated[list[Path], typer.Argument(help="Profile CSV files, e.g. one per instance type.")],
     out: Annotated[Path, typer.Option(help="Merged profile to write.")],
+    json_output: JsonFlag = False,
 ) -> None:
     """Combine profiles into one: one row per model/platform/instance type/memory/batch, the newest winning."""
     from hetplan.profiler.profile_csv import merge_profiles
 
     count = merge_profiles(inputs, out)
-    typer.echo(f"wrote {count} rows to {out}")
+    view = output(json_output)
+    if view.json:
+        view.print_json({"out": str(out), "rows": count, "inputs": [str(path) for path in inputs]})
+    else:
+        view.note(f"wrote {count} rows to {out}")

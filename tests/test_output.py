@@ -218,3 +218,12 @@ def test_the_planner_runs_without_mxnet_and_profile_says_how_to_install_it(tmp_p
     assert profiled.stderr.strip() == ("hetplan: error: install the profiler: pip install 'hetplan[profile]' "
                                        "(mxnet is not installed)")
     assert not (tmp_path / "profile.csv").exists()
+
+
+def test_profile_merge_json_counts_the_rows_written(tmp_path):
+    from hetplan.planner.catalog.tables import DEFAULT_PROFILE
+
+    merged = tmp_path / "merged.csv"
+    data = json.loads(run("profile", "merge", DEFAULT_PROFILE, DEFAULT_PROFILE, "--out", merged, "--json").stdout)
+    rows = merged.read_text().strip().splitlines()[1:]
+    assert data["rows"] == len(rows) == len(DEFAULT_PROFILE.read_text().strip().splitlines()) - 1
