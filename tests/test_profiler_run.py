@@ -210,6 +210,23 @@ def test_crashing_models_do_not_lose_the_others(tmp_path, plugin):
     assert result.exit_code == 1 and "failed" in result.output
 
 
+def test_profile_json_and_plain_carry_the_rows_written(tmp_path, plugin):
+    out = tmp_path / "p.csv"
+    args = ["--models", "tinynet", "--batch-sizes", "1,2", "--vcpus", "1", "--lambda-memory", "none",
+            "--repetitions", "5", "--out", str(out)]
+    result = profile(*args, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    written = read_rows(out)
+    assert [r["batch"] for r in data["rows"]] == [int(r["batch"]) for r in written] == [1, 2]
+    for record, row in zip(data["rows"], written):
+        assert record["result"] == "measured"
+        assert record["latency_p50_ms"] == pytest.approx(float(row["latency_p50_ms"]))
+    plain = profile(*args, "--plain", "--resume")  # resumed: the rows are kept, shown as skipped
+    lines = [line.split("\t") for line in plain.stdout.splitlines() if "\t" in line]
+    assert lines[0][:3] == ["model", "shape", "batch"] and [row[-1] for row in lines[1:]] == ["skipped", "skipped"]
+
+
 def test_resume_after_the_run_is_killed(tmp_path, plugin):
     out = tmp_path / "p.csv"
     args = ["--models", "tinynet", "--batch-sizes", "1,2,3,4,5,6", "--vcpus", "1", "--lambda-memory", "none",
