@@ -26,7 +26,11 @@ def compare_command(
     window: Annotated[str, typer.Option(help="Planning / prediction window.")] = "5m",
     hours: Annotated[Optional[float], typer.Option(help="Replay only the first HOURS of the trace.")] = None,
     keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance.")] = "10m",
-    predictor: Annotated[str, typer.Option(help="hetplan's load predictor (mark-like always predicts then pads).")] = "ewma",
+    predictor: Annotated[str, typer.Option(help="The load predictor every predictive policy uses (hetplan, mark-like, "
+                                                "the warm pools), e.g. ewma, naive, peak-aware.")] = "ewma",
+    warm_pool: Annotated[bool, typer.Option(help="Give every policy with Lambda the same warm-pool rule (--no-warm-pool: none).")] = True,
+    overflow: Annotated[bool, typer.Option(help="Let every policy whose design allows it overflow to Lambda what its VMs "
+                                                "cannot serve within the SLO (--no-overflow: none).")] = True,
     horizon: Annotated[int, typer.Option(help="hetplan: windows planned at each re-plan.")] = 12,
     replan_every: Annotated[int, typer.Option(help="hetplan: windows between re-plans.")] = 6,
     time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve (hetplan re-plans; the oracle gets 6x).")] = 10.0,
@@ -35,6 +39,10 @@ def compare_command(
     drift: Annotated[Optional[List[str]], typer.Option(help=DRIFT_HELP, metavar="model=NAME,latency=X")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the table as CSV or JSON.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw load vs provisioned capacity per policy (PNG).")] = None,
+    ablation: Annotated[bool, typer.Option("--ablation", help="Instead of the baselines, replay hetplan with one ingredient "
+                                                            "removed at a time (model-mix, instance-types, serverless, "
+                                                            "overflow, warm-pool, predictor, feedback; planner/REPLAY.md) "
+                                                            "and report each one's cost ($) and late-share change.")] = False,
     json_output: JsonFlag = False,
     plain: PlainFlag = False,
     quiet: QuietFlag = False,
@@ -43,7 +51,7 @@ def compare_command(
     late requests in %)."""
     from hetplan.planner.replay.compare import POLICIES, compare
     from hetplan.planner.replay.planned import solver_plan_fn
-    from hetplan.planner.replay.scenario import make_scenario
+    from hetplan.planner.replay.scenario import Tools, make_scenario
     from hetplan.units import parse_accuracy, parse_duration
 
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
@@ -60,15 +68,19 @@ def compare_command(
         raise HetplanError(f"--window {window} must be a whole number of seconds")
     sc = make_scenario(trace, parse_duration(slo), mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
                        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None, window_s=int(window_s),
-                       profile=profile, hours=hours)
+                       profile=profile, hours=hours,
+                       tools=Tools(predictor=predictor, warm_pool=warm_pool, overflow=overflow))
     from dataclasses import replace
 
     sc = replace(sc, drift=drifts(drift, sc.profile.model))
-    rolling = {"predictor": predictor, "horizon": horizon, "replan_every": replan_every,
+    rolling = {"horizon": horizon, "replan_every": replan_every,
                "plan_fn": solver_plan_fn(time_limit_s=time_limit)}
     params = {"hetplan": rolling, "hetplan-no-feedback": rolling,
               "oracle": {"plan_fn": solver_plan_fn(time_limit_s=6 * time_limit, gap=0.01)}}
     view = output(json_output, plain, quiet)
+    if ablation:
+        _ablation(view, sc, trace, rolling, method, parse_duration(keep_alive), out)
+        return
     with view.progress("replaying", total=len(names)) as bar:
         table, replays = compare(sc, names, params, method=method, keep_alive_s=parse_duration(keep_alive),
                                  on_policy=lambda name: bar.advance(description=name))
@@ -194,3 +206,25 @@ def simulate_command(
                     worst if check and not verdict.ok else None)
     if check and not verdict.ok:
         raise CheckFailed(verdict.reason)
+
+
+def _ablation(view, sc, trace: Path, params: dict, method: str, keep_alive_s: float, out: Path | None) -> None:
+    """``compare --ablation``: hetplan with one ingredient removed at a time."""
+    from hetplan.commands.output import frame_records
+    from hetplan.commands.output.results import show_ablation
+    from hetplan.planner.replay.ablation import ABLATIONS, ablation_table
+
+    with view.progress("ablations", total=len(ABLATIONS)) as bar:
+        table = ablation_table(sc, ABLATIONS, params, method=method, keep_alive_s=keep_alive_s,
+                               on_variant=lambda name: bar.advance(description=name))
+    if "requests" in table:
+        table["lambda_pct"] = 100 * table.lambda_requests / table.requests
+    title = (f"{trace.name}: hetplan without one ingredient at a time, {sc.targets.slo_s * 1000:g} ms SLO "
+             f"(p{sc.targets.percentile * 100:g}), accuracy ≥ {sc.accuracy_target:.0%}")
+    records = frame_records(table)
+    if view.json:
+        view.print_json({"title": title, "trace": trace.name, "slo_ms": sc.targets.slo_s * 1000, "rows": records})
+    else:
+        show_ablation(view, title, records)
+    if out:
+        write_table(table, out)

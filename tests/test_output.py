@@ -131,6 +131,12 @@ def test_json_is_the_same_data_as_the_table_compare():
         assert number(row[header.index("cost")]) == pytest.approx(round(record["cost_usd"], 2))
         assert number(row[header.index("SLO violations")]) == pytest.approx(round(record["violation_pct"], 3))
     assert data["best_baseline"] in {"vm-peak", "lambda-only", "mark-like"}
+    for row, record in zip(rows[1:], data["rows"]):  # each row states its tools, in the table and the JSON
+        for column, field in (("predictor", "predictor"), ("headroom", "headroom"), ("instance types", "instance_types")):
+            assert row[header.index(column)] == str(record[field])
+        assert number(row[header.index("$/M req")]) == pytest.approx(round(record["cost_per_million_usd"], 3))
+        assert int(row[header.index("windows over")]) == record["windows_over"]
+    assert [r["predictor"] for r in data["rows"]][1:] == ["ewma", "ewma"] and data["rows"][2]["overflow"] is True
 
 
 def test_json_is_the_same_data_as_the_table_sweep(tmp_path):

@@ -16,6 +16,26 @@ COMPARE_COLUMNS = {  # table column -> (report field, format)
     "Lambda share": ("lambda_pct", "{:.2f}%"),
     "cold starts": ("cold_starts", "{:,.0f}"),
     "VM-hours": ("vm_hours", "{:,.1f}"),
+    "windows over": ("windows_over", "{:,.0f}"),
+    "$/M req": ("cost_per_million_usd", "${:,.3f}"),
+    "predictor": ("predictor", "{}"),
+    "warm pool": ("warm_pool", "{}"),
+    "overflow": ("overflow", "{}"),
+    "headroom": ("headroom", "{}"),
+    "instance types": ("instance_types", "{}"),
+}
+ABLATION_COLUMNS = {
+    "ablation": ("ablation", "{}"),
+    "cost": ("cost_usd", "${:,.2f}"),
+    "Δ cost": ("cost_delta_pct", "{:+.1f}%"),
+    "SLO violations": ("violation_pct", "{:.3f}%"),
+    "Δ late": ("late_delta_pp", "{:+.4f} pp"),
+    "Lambda share": ("lambda_pct", "{:.2f}%"),
+    "cold starts": ("cold_starts", "{:,.0f}"),
+    "VM-hours": ("vm_hours", "{:,.1f}"),
+    "predictor": ("predictor", "{}"),
+    "warm pool": ("warm_pool", "{}"),
+    "overflow": ("overflow", "{}"),
 }
 SWEEP_COLUMNS = {  # table column -> (summary field(s), format); λ is Lambda
     "SLO": ("slo_ms", "{:g}ms"),
@@ -79,10 +99,18 @@ def _fmt(value) -> str:
 # --- compare -------------------------------------------------------------------------------------------------
 
 def show_compare(out: Output, title: str, records: list[dict]) -> None:
-    _records_table(out, title, records, COMPARE_COLUMNS)
+    _records_table(out, title, records, COMPARE_COLUMNS,
+                   left=("policy", "predictor", "warm pool", "overflow", "headroom", "instance types"))
     for row in records:
         if row.get("error"):
             out.note(f"{row['policy']}: not run: {row['error']}")
+
+
+def show_ablation(out: Output, title: str, records: list[dict]) -> None:
+    _records_table(out, title, records, ABLATION_COLUMNS, left=("ablation", "predictor", "warm pool", "overflow"))
+    for row in records:
+        if row.get("error"):
+            out.note(f"without {row['ablation']}: not run: {row['error']}")
 
 
 # --- validate ------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from hetplan.errors import HetplanError, did_you_mean
 from hetplan.planner.replay.baselines import lambda_only, mark_like, vm_peak, vm_reactive
 from hetplan.planner.replay.deployment import Deployment
 from hetplan.planner.replay.feedback import hetplan_feedback_policy
-from hetplan.planner.replay.planned import hetplan_policy, oracle_policy
+from hetplan.planner.replay.rolling import hetplan_policy, oracle_policy
 from hetplan.planner.replay.scenario import Scenario
 from hetplan.planner.replay.simulate import replay
 
@@ -58,6 +58,7 @@ def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: 
     hears each policy as it starts."""
     params = params or {}
     rows, replays = [], {}
+    allowance_pct = 100 * (1 - sc.targets.percentile)
     for name in policies:
         if on_policy is not None:  # progress: the policy about to run
             on_policy(name)
@@ -72,11 +73,14 @@ def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: 
         replays[name] = result
         row = result.report.to_dict()
         row["vm_hours"] = sum(row["vm_hours"].values())
-        rows.append(row)
+        late = result.timeline.violation_pct.to_numpy(float)
+        row["windows_over"] = int((late > allowance_pct + 1e-12).sum())
+        row["windows"] = int(len(late))
+        rows.append({**row, **{k: _cell(v) for k, v in dep.config.items()}})
     table = pd.DataFrame(rows)
     if "error" not in table:
         table["error"] = None
-    best = best_baseline(table, 100 * (1 - sc.targets.percentile))
+    best = best_baseline(table, allowance_pct)
     if best is not None:
         ref = table.set_index("policy").loc[best]
         table["cost_vs_best_pct"] = 100 * (table.cost_usd / ref.cost_usd - 1)
@@ -84,3 +88,8 @@ def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: 
                                            if ref.violation_pct > 0 else np.nan)
     table.attrs["best_baseline"] = best
     return table, replays
+
+
+def _cell(value):
+    """A configuration value as a table cell (tuples and lists joined)."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value

@@ -41,7 +41,7 @@ class Deployment:
     ``overflow_queue``: optional ``start_s`` plus one column per VM option: the queue per VM (requests) beyond
     which the router diverts to ``overflow``, piecewise constant; by default ``throughput_rps ×
     overflow_fraction × (SLO − latency)`` of the options' own figures. The router is set from what the
-    planner believes; a :class:`~hetplan.planner.replay.feedback.Drift` changes the true speed, not the router.
+    planner believes; a :class:`~hetplan.planner.replay.drift.Drift` changes the true speed, not the router.
     """
 
     vm_options: pd.DataFrame
@@ -54,6 +54,8 @@ class Deployment:
     overflow_fraction: float = 1.0
     overflow_queue: pd.DataFrame | None = None
     router: str = "random"
+    config: dict = field(default_factory=dict)  # what the policy's row states about its tools (compare.py)
+    forecast: pd.DataFrame | None = field(default=None, repr=False)  # the per-window forecast it planned on
 
 
     def __post_init__(self):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 
 from hetplan.errors import HetplanError
@@ -17,7 +16,9 @@ from hetplan.planner.catalog.observe import update_profile
 from hetplan.planner.optimize.options import Options, build_options, prune_dominated
 from hetplan.planner.optimize.overflow import OVERFLOW_FRACTION
 from hetplan.planner.replay import planned, scenario
+from hetplan.planner.replay.chunks import Horizon
 from hetplan.planner.replay.drift import LogRecorder, router_queue
+from hetplan.planner.replay.rolling import configuration
 from hetplan.planner.replay.simulate import replay
 
 
@@ -37,25 +38,28 @@ def _restrict(options, vm_names, lam_names):
                    rejected=options.rejected, pruned=options.pruned)
 
 
-def hetplan_feedback_policy(sc, plan_fn=None, predictor: str = "ewma", horizon: int = 12, replan_every: int = 6,
-                            overflow: bool = True, warm: bool = True, warm_lookback_s: float = 86400,
-                            warm_predictor: str = "peak-aware", half_life_s: float = 3600.0,
-                            prior_weight: float = 100.0, fraction: float = 0.02, name: str = "hetplan"):
-    """``policies.hetplan_policy`` with feedback: before each re-plan (decided a boot delay ahead), replay the
+def hetplan_feedback_policy(sc, plan_fn=None, predictor: str | None = None, horizon: int = 12, replan_every: int = 6,
+                            half_life_s: float = 3600.0, prior_weight: float = 100.0, fraction: float = 0.02,
+                            name: str = "hetplan"):
+    """``rolling.hetplan_policy`` with feedback: before each re-plan (decided a boot delay ahead), replay the
     seconds since the previous decision against the deployment so far, under the scenario's ``drift``, log a
     ``fraction`` of the requests, and rebuild the options from the profile corrected by every log so far
     (``half_life_s`` decay, ``prior_weight``). The replayed slice starts with an empty queue (an approximation:
     a backlog carried across a decision is not seen). The deployment keeps the profile's option figures: the
-    final replay applies the drift to them, as it does for every policy."""
-
-    plan_fn = plan_fn or planned.solver_plan_fn()
+    final replay applies the drift to them, as it does for every policy. ``predictor`` overrides the tools'."""
+    if predictor is not None:
+        sc = replace(sc, tools=replace(sc.tools, predictor=predictor))
     profile, instances, models = _sources(sc)
     drift = tuple(getattr(sc, "drift", ()) or ())
     nominal = build_options(profile, instances, sc.pricing, models, sc.targets)  # unpruned: every option a plan may use
     stats = sc.stats()
+    planner = Horizon(sc, stats)
     lead = scenario.boot_lead(sc)
-    spill = scenario.accurate_lambda(sc).option if overflow and len(sc.options.lam) else None
-    vm_names, lam_names = list(nominal.vm.option), list(nominal.lam.option)
+    spill = scenario.accurate_lambda(sc).option if sc.tools.overflow and len(sc.options.lam) else None
+    # feedback re-ranks within what the scenario allows (its models and instance types: an ablation's too)
+    vm_names = list(nominal.vm.option[nominal.vm.model.isin(set(sc.options.vm.model) | set(sc.options.lam.model))
+                                      & nominal.vm.instance_type.isin(set(sc.options.vm.instance_type))])
+    lam_names = list(nominal.lam.option[nominal.lam.model.isin(set(sc.options.lam.model))])
     counts_parts, share_parts, pools, routers = [], [], [], []
     logs: list[pd.DataFrame] = []
     options, initial, observed_to = sc.options, {}, -math.inf
@@ -72,24 +76,23 @@ def hetplan_feedback_policy(sc, plan_fn=None, predictor: str = "ewma", horizon: 
                                               half_life_s=half_life_s, prior_weight=prior_weight)
                 options = _restrict(prune_dominated(build_options(corrected, instances, sc.pricing, models, sc.targets)),
                                     vm_names, lam_names)
-        future = scenario.predicted(sc, stats, k, horizon, predictor)
-        initial = {n: c for n, c in initial.items() if n in set(options.vm.option)}
-        plan = plan_fn(scenario.windows_of(future), options, sc.targets, scenario.limits_at(sc, initial, float(future.start_s.iloc[0]) - lead))
-        vm, lam, counts, shares = planned.plan_windows(plan)
+        chunk = planner.plan(k, horizon, options, initial, lead, plan_fn)
+        vm, lam, counts, shares = chunk.vm, chunk.lam, chunk.counts, chunk.shares
         keep = min(replan_every, len(counts))
         counts_parts.append(counts.iloc[:keep])
         share_parts.append(shares.iloc[:keep])
         queue = router_queue(vm, sc.targets.slo_s, OVERFLOW_FRACTION)  # the router follows the corrected figures
         routers.append(pd.DataFrame([queue.to_dict()] * keep).assign(start_s=counts.start_s.iloc[:keep].to_numpy()))
-        if warm:
-            seen = [scenario.seen_peak(sc, float(start) - lead, warm_lookback_s) for start in future.start_s.iloc[:keep]]
-            padded = scenario.predicted(sc, stats, k, keep, warm_predictor).peak_rps.to_numpy(float)
-            peaks = np.maximum(np.maximum(future.peak_rps.to_numpy(float)[:keep], padded), seen)
-            # sized with what the plan believed (its options), as hetplan_policy does
+        if sc.tools.warm_pool:
+            # sized with what the plan believed (its options), by the rule every policy shares
+            peaks = scenario.pool_peaks(sc, chunk.forecast.iloc[:keep], lead)
             pools.append(planned.warm_pool(vm, lam, counts.iloc[:keep], shares.iloc[:keep], peaks, spill, scenario.concurrency(sc)))
         last = counts.iloc[keep - 1]
         initial = {n: int(last[n]) for n in vm.option if last[n] > 0}
-    return _assemble(nominal, counts_parts, share_parts, pools, routers, spill, name)
+    dep = _assemble(nominal, counts_parts, share_parts, pools, routers, spill, name)
+    return replace(dep, router=sc.tools.router, config=configuration(
+        sc, sc.tools.predictor, f"p{100 * sc.targets.percentile:g} of past under-forecasts", "all",
+        horizon=horizon, replan_every=replan_every, feedback=True))
 
 
 def _assemble(nominal, counts_parts, share_parts, pools, routers, spill, name, end_s: float = math.inf):

@@ -1,6 +1,6 @@
-"""Deployments from MILP plans: a plan file as written (``plan_deployment``), and the MILP policies
-``hetplan`` (rolling horizon on predicted windows, seeing only the past) and ``oracle`` (one plan on the true
-windows). ``hetplan`` with feedback from the replayed past is :mod:`.feedback`.
+"""Deployments from MILP plans: a plan file as written (``plan_deployment``), the per-window counts and
+shares of a plan (``plan_windows``), the fleet and routes they make (``deployment_of``) and the warm-pool
+rule every policy shares (``warm_pool``). The MILP policies themselves are in :mod:`.rolling`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from hetplan.planner.optimize.options import Options, Targets
 from hetplan.planner.optimize.overflow import OVERFLOW_FRACTION
 from hetplan.planner.optimize.solve import solve_plan
 from hetplan.planner.replay.deployment import VM_COLUMNS, Deployment
-from hetplan.planner.replay.scenario import (PlanFn, Scenario, accurate_lambda, boot_lead, concurrency, fleet_from_counts,
-                                             lam_frame, limits_at, predicted, seen_peak, windows_of)
+from hetplan.planner.replay.scenario import PlanFn, fleet_from_counts, lam_frame
 
 
 def plan_windows(plan: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -102,56 +101,3 @@ def solver_plan_fn(time_limit_s: float = 10.0, gap: float = 0.02) -> PlanFn:
     def plan_fn(windows: Windows, options: Options, targets: Targets, limits: Limits) -> dict:
         return solve_plan(windows, options, targets, limits, time_limit_s=time_limit_s, gap=gap).to_dict()
     return plan_fn
-
-
-def hetplan_policy(sc: Scenario, plan_fn: PlanFn | None = None, predictor: str = "ewma", horizon: int = 12,
-                   replan_every: int = 6, overflow: bool = True, warm: bool = True, warm_lookback_s: float = 86400,
-                   warm_predictor: str = "peak-aware", name: str = "hetplan") -> Deployment:
-    """Rolling horizon: every ``replan_every`` windows, forecast the next ``horizon`` windows from the past,
-    plan them with the VMs then running as the initial fleet (decided a boot delay ahead), keep the first
-    ``replan_every`` windows. ``overflow``: what the VMs cannot serve within the SLO goes to Lambda;
-    ``warm``: keep warm the Lambda instances (:func:`warm_pool`) needed at the highest of the forecast peak,
-    the padded forecast peak (``warm_predictor``) and the highest per-second rate of the last
-    ``warm_lookback_s`` seconds: bursts recur and pings are cheap, so the pool is sized generously.
-    The VM plan's predictor is unpadded (``ewma``): the overflow absorbs under-forecasts, padding only adds VMs."""
-    plan_fn = plan_fn or solver_plan_fn()
-    stats = sc.stats()
-    lead = boot_lead(sc)
-    counts_parts, share_parts, peaks, vm, lam = [], [], [], None, None
-    initial: dict = {}
-    for k in range(0, len(stats), replan_every):
-        future = predicted(sc, stats, k, horizon, predictor)
-        plan = plan_fn(windows_of(future), sc.options, sc.targets, limits_at(sc, initial, float(future.start_s.iloc[0]) - lead))
-        vm, lam, counts, shares = plan_windows(plan)
-        keep = min(replan_every, len(counts))
-        counts_parts.append(counts.iloc[:keep])
-        share_parts.append(shares.iloc[:keep])
-        # the pool is a runtime knob: re-sized every window from what has been seen by then
-        seen = [seen_peak(sc, float(start) - lead, warm_lookback_s) for start in future.start_s.iloc[:keep]]
-        padded = predicted(sc, stats, k, keep, warm_predictor).peak_rps.to_numpy(float) if warm else 0.0
-        peaks.append(np.maximum(np.maximum(future.peak_rps.to_numpy(float)[:keep], padded), seen))
-        last = counts.iloc[keep - 1]
-        initial = {name_: int(last[name_]) for name_ in vm.option if last[name_] > 0}
-    counts = pd.concat(counts_parts, ignore_index=True).fillna(0.0)
-    shares = pd.concat(share_parts, ignore_index=True).fillna(0.0)
-    spill = accurate_lambda(sc).option if overflow and len(sc.options.lam) else None
-    dep = deployment_of(vm, lam, counts, shares, spill, name)
-    if warm:
-        dep = replace(dep, warm=warm_pool(vm, lam, counts, shares, np.concatenate(peaks), spill, concurrency(sc)))
-    return dep
-
-
-def oracle_policy(sc: Scenario, plan_fn: PlanFn | None = None, overflow: bool = True, warm: bool = True,
-                  name: str = "oracle") -> Deployment:
-    """One plan over the true windows of the whole trace (perfect knowledge of the future), with the same
-    runtime as ``hetplan`` (overflow, warm pool from the true peaks)."""
-    plan_fn = plan_fn or solver_plan_fn(time_limit_s=60.0, gap=0.01)
-    stats = sc.stats()
-    plan = plan_fn(windows_of(stats), sc.options, sc.targets, limits_at(sc, {}, float(stats.start_s.iloc[0]) - boot_lead(sc)))
-    spill = accurate_lambda(sc).option if overflow and len(sc.options.lam) else None
-    dep = replace(plan_deployment(plan, spill), name=name)
-    if warm:
-        vm, lam, counts, shares = plan_windows(plan)
-        peak = stats.set_index("start_s").peak_rps.reindex(shares.start_s.to_numpy()).fillna(0.0).to_numpy()
-        dep = replace(dep, warm=warm_pool(vm, lam, counts, shares, peak, spill, concurrency(sc)))
-    return dep

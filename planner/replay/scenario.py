@@ -22,10 +22,22 @@ from hetplan.planner.optimize.model import Limits, Windows
 from hetplan.planner.optimize.options import Options, Targets, build_options, overflow_option, prune_dominated
 from hetplan.planner.replay.deployment import LAMBDA_COLUMNS, VM_COLUMNS
 
-
-# Overflow to Lambda once a request's wait would pass 3/4 of the wait budget (SLO − service latency): the margin
-# covers the Poisson jitter inside a second that the fluid replay does not see (planner/REPLAY.md measures it).
 PlanFn = Callable[[Windows, Options, Targets, Limits], dict]
+ROUTER = "weighted-round-robin"  # what plans state (optimize/runtime.py); every policy's router
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What every policy is handed, so that a difference in the table comes from the policy, not its tools:
+    the load ``predictor`` (hetplan's default), the Lambda ``warm_pool`` rule (:func:`pool_peaks` and
+    ``planned.warm_pool``), ``overflow`` to Lambda of what a VM pool cannot serve within the SLO, and the
+    router. A policy uses each tool wherever its design allows (planner/REPLAY.md says where)."""
+
+    predictor: str = "ewma"
+    warm_pool: bool = True
+    overflow: bool = True
+    warm_lookback_s: float = 86400.0  # the warm pool covers the highest second seen in the last day
+    router: str = ROUTER
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ class Scenario:
     instances: pd.DataFrame | None = None
     models: pd.DataFrame | None = None
     drift: tuple = ()
+    tools: Tools = Tools()
 
     @property
     def accuracy_target(self) -> float:
@@ -58,7 +71,8 @@ class Scenario:
 
 def make_scenario(trace_path, slo_s: float, mean_accuracy: float | None = None, min_accuracy: float | None = None,
                   window_s: int = 300, profile=None, instances=None, serverless=None, models=None,
-                  architecture: str = "x86_64", hours: float | None = None, drift: tuple = ()) -> Scenario:
+                  architecture: str = "x86_64", hours: float | None = None, drift: tuple = (),
+                  tools: Tools = Tools()) -> Scenario:
     """A scenario from files (the shipped catalog by default), options pruned as the planner prunes them."""
     trace = load_trace(trace_path)
     if hours:
@@ -71,7 +85,7 @@ def make_scenario(trace_path, slo_s: float, mean_accuracy: float | None = None, 
     load_time = prof.load_time_ms.max()
     return Scenario(trace=trace, options=options, targets=targets, pricing=pricing, window_s=window_s,
                     default_load_time_ms=float(load_time) if pd.notna(load_time) else 0.0,
-                    profile=prof, instances=inst, models=mods, drift=tuple(drift))
+                    profile=prof, instances=inst, models=mods, drift=tuple(drift), tools=tools)
 
 
 def single_model_vm(sc: Scenario) -> pd.Series:
@@ -164,9 +178,16 @@ def concurrency(sc: Scenario) -> float:
     return float(sc.concurrency_limit if sc.concurrency_limit is not None else sc.pricing.concurrency_limit)
 
 
-def limits_at(sc: Scenario, initial: dict, now: float) -> Limits:
+def limits_at(sc: Scenario, initial: dict, now: float, overflow_option: str | None = None) -> Limits:
     return Limits(mean_accuracy=sc.targets.mean_accuracy, concurrency_limit=concurrency(sc), initial_vms=initial,
-                  horizon_start_s=now)
+                  horizon_start_s=now, overflow_option=overflow_option)
+
+
+def pool_peaks(sc: Scenario, forecast: pd.DataFrame, lead: float) -> np.ndarray:
+    """Per forecast window, the peak second every policy's warm pool is sized for: the higher of the forecast
+    peak and the highest second seen in ``tools.warm_lookback_s`` before the decision (a boot lead ahead)."""
+    seen = [seen_peak(sc, float(start) - lead, sc.tools.warm_lookback_s) for start in forecast.start_s]
+    return np.maximum(forecast.peak_rps.to_numpy(float), np.asarray(seen, float))
 
 
 def boot_lead(sc: Scenario) -> float:
