@@ -39,6 +39,9 @@ def compare_command(
     drift: Annotated[Optional[List[str]], typer.Option(help=DRIFT_HELP, metavar="model=NAME,latency=X")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the table as CSV or JSON.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw load vs provisioned capacity per policy (PNG).")] = None,
+    tune: Annotated[bool, typer.Option(help="Give each baseline its best setting: sweep its main knob (mark-like's "
+                                            "headroom, vm-reactive's target utilization) and keep the cheapest that "
+                                            "meets the SLO, or the lowest late share.")] = True,
     ablation: Annotated[bool, typer.Option("--ablation", help="Instead of the baselines, replay hetplan with one ingredient "
                                                             "removed at a time (model-mix, instance-types, serverless, "
                                                             "overflow, warm-pool, predictor, feedback; planner/REPLAY.md) "
@@ -83,7 +86,7 @@ def compare_command(
         return
     with view.progress("replaying", total=len(names)) as bar:
         table, replays = compare(sc, names, params, method=method, keep_alive_s=parse_duration(keep_alive),
-                                 on_policy=lambda name: bar.advance(description=name))
+                                 on_policy=lambda name: bar.advance(description=name), tune=tune)
     table["accuracy_pct"] = 100 * table.mean_accuracy
     table["lambda_pct"] = 100 * table.lambda_requests / table.requests
     best = table.attrs.get("best_baseline")

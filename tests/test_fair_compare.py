@@ -127,3 +127,22 @@ def test_short_spikes_make_the_serverless_share_matter_in_the_ablation(options):
     assert without.lambda_requests == 0 and rows.loc["none", "lambda_requests"] > 0
     assert without.cost_delta_pct > 5 or without.late_delta_pp > 0.1, table[["ablation", "cost_usd", "violation_pct"]]
     assert rows.loc["none", "violation_pct"] <= 1.0
+
+
+def test_tuning_gives_each_baseline_its_cheapest_setting_that_meets_the_slo(options):
+    from hetplan.planner.replay.compare import KNOBS
+
+    sc = scenario(options, generated("diurnal", hours=1.5, seed=2))
+    plain, _ = compare(sc, ("mark-like", "vm-reactive"))
+    tuned, _ = compare(sc, ("mark-like", "vm-reactive"), tune=True)
+    plain, tuned = plain.set_index("policy"), tuned.set_index("policy")
+    for name in ("mark-like", "vm-reactive"):
+        knob, values = KNOBS[name]
+        assert tuned.loc[name, "tuned"].startswith(f"{knob} ") and str(values[-1]) in tuned.loc[name, "tuned"]
+        if plain.loc[name, "violation_pct"] <= 1.0:  # the default setting meets the SLO: tuning is no dearer
+            assert tuned.loc[name, "violation_pct"] <= 1.0
+            assert tuned.loc[name, "cost_usd"] <= plain.loc[name, "cost_usd"] + 1e-9
+        # and no setting tried is cheaper while meeting the SLO
+        for value in values:
+            row = compare(sc, (name,), {name: {knob: value}})[0].iloc[0]
+            assert not (row.violation_pct <= 1.0 and row.cost_usd < tuned.loc[name, "cost_usd"] - 1e-9), (name, value)

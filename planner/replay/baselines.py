@@ -27,8 +27,9 @@ from hetplan.planner.replay.scenario import (Scenario, accurate_lambda, boot_lea
                                              single_model_vm, vm_frame)
 
 
-def _forecasts(sc: Scenario, stats: pd.DataFrame) -> pd.DataFrame:
+def one_step_forecasts(sc: Scenario, stats: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each window forecast one step ahead with the scenario's predictor (as every predictive policy sees it)."""
+    stats = sc.stats() if stats is None else stats
     return pd.concat([predicted(sc, stats, k, 1, sc.tools.predictor) for k in range(len(stats))], ignore_index=True)
 
 
@@ -114,7 +115,7 @@ def lambda_only(sc: Scenario) -> Deployment:
                      config=configuration(sc, sc.tools.predictor if sc.tools.warm_pool else "none", "none",
                                           "none", overflow=False))
     if sc.tools.warm_pool:
-        forecast = _forecasts(sc, sc.stats())
+        forecast = one_step_forecasts(sc)
         none = pd.DataFrame(columns=VM_COLUMNS)
         dep = replace(dep, warm=_pool(sc, none, lam, np.zeros((len(forecast), 0)), np.zeros((len(forecast), 0)),
                                       forecast, None), forecast=forecast)
@@ -139,16 +140,17 @@ def _cheapest_mix(capacity: np.ndarray, price: np.ndarray, need: float) -> np.nd
     return best
 
 
-def mark_like(sc: Scenario, headroom: float = 0.0) -> Deployment:
+def mark_like(sc: Scenario, headroom: float = 0.0, forecast: pd.DataFrame | None = None) -> Deployment:
     """Per window: the cheapest fleet of one family and one model covering the forecast per-second quantile
     (``q_rps``) raised by ``headroom`` (MArk's predict-then-pad; its knob), launched a boot delay ahead;
-    Lambda takes what the VMs cannot serve within the SLO, with the tools' warm pool."""
+    Lambda takes what the VMs cannot serve within the SLO, with the tools' warm pool. ``forecast``: the
+    one-step forecasts if already made (a sweep of ``headroom`` reuses them)."""
     o = single_model_vm(sc)
     family = sc.options.vm[(sc.options.vm.model == o.model)
                            & (sc.options.vm.instance_type.str.split(".").str[0] == o.instance_type.split(".")[0])]
     family = family.sort_values("price_per_hour_usd").reset_index(drop=True)
     lam = accurate_lambda(sc)
-    forecast = _forecasts(sc, sc.stats())
+    forecast = one_step_forecasts(sc) if forecast is None else forecast
     counts = np.array([_cheapest_mix(family.capacity_rps.to_numpy(), family.price_per_hour_usd.to_numpy(),
                                      float(q) * (1.0 + headroom)) for q in forecast.q_rps])
     starts = forecast.start_s.to_numpy(float)
