@@ -80,7 +80,7 @@ class Output:
         return self._console
 
     def print_json(self, data) -> None:
-        sys.stdout.write(json.dumps(jsonable(data), indent=1, allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(jsonable(data), indent=1, allow_nan=False, ensure_ascii=False) + "\n")
 
     def note(self, text: str, markup: bool = False) -> None:
         """An informative line: stdout with tables, stderr with --json (stdout then holds JSON only).
