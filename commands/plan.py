@@ -34,14 +34,14 @@ def catalog_command(
 
 
 def solve_command(
-    slo: Annotated[str, typer.Option(help="Latency SLO in ms or s, e.g. 200ms or 0.5s (required).")],
+    slo: Annotated[str, typer.Option(help="Latency SLO in ms or s, e.g. [bold]200ms[/] or 0.5s (required).")],
     percentile: Annotated[float, typer.Option(help="Latency percentile the SLO applies to, in (0.5, 1), e.g. 0.99.")] = 0.99,
     min_accuracy: Annotated[Optional[str], typer.Option(help="Every request served by a model with top-1 ≥ this (fraction 0.75 or 75%).")] = None,
     mean_accuracy: Annotated[Optional[str], typer.Option(help="Traffic-weighted mean top-1 ≥ this in every window (fraction or %). Default 70% when neither accuracy flag is given.")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Request trace (second,requests CSV, optionally .gz). Default: the shipped WITS trace.")] = None,
     window: Annotated[str, typer.Option(help="Window length (s, m, h), e.g. 5m or 1m.")] = "5m",
-    sizing: Annotated[str, typer.Option(help="late-share: size each window for the requests the SLO counts, from its "
-                                             "per-second load (planner/README.md); quantile: the older rule, "
+    sizing: Annotated[str, typer.Option(help="[bold]late-share[/]: size each window for the requests the SLO counts, from its "
+                                             "per-second load (planner/README.md); [bold]quantile[/]: the older rule, "
                                              "provision for --quantile of the per-second rate.")] = "late-share",
     overflow: Annotated[bool, typer.Option(help="Routers send what would be late to Lambda (a warm pool absorbs the "
                                                 "bursts), priced in the MILP; --no-overflow sizes the VMs for the bursts.")] = True,
@@ -49,7 +49,7 @@ def solve_command(
     hours: Annotated[Optional[float], typer.Option(help="Plan only the first HOURS (h) of the trace.")] = None,
     gaps: Annotated[str, typer.Option(help="Seconds missing from the trace: exclude (statistics over observed seconds; "
                                            "a window with no data is an error) or interpolate.")] = "exclude",
-    predictor: Annotated[str, typer.Option(help="oracle: plan for the trace's own windows; or a predictor (see hetplan predict): "
+    predictor: Annotated[str, typer.Option(help="[bold]oracle[/]: plan for the trace's own windows; or a predictor (see hetplan predict): "
                                                 "plan each window as forecast from the windows before it.")] = "oracle",
     load_scale: Annotated[float, typer.Option(help="Multiply the load (req/s) by this factor (what-if growth).")] = 1.0,
     profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: data/profiles/aws-reference.csv).")] = None,
@@ -71,7 +71,7 @@ def solve_command(
     max_utilization: Annotated[float, typer.Option(help="Never plan a VM busier than this fraction, in (0, 1].")] = 0.95,
     lead_time: Annotated[str, typer.Option(help="How long (s, m) before the first window the plan is deployed; VMs launched "
                                                 "later are not serving until their boot delay has passed (0s: start cold).")] = "10m",
-    solver: Annotated[str, typer.Option(help="MILP backend: highs, cbc or scip.")] = "highs",
+    solver: Annotated[str, typer.Option(help="MILP backend: [bold]highs[/], cbc or scip.")] = "highs",
     time_limit: Annotated[str, typer.Option(help="Solver wall-clock limit (s, m), e.g. 60s.")] = "60s",
     gap: Annotated[float, typer.Option(help="Relative optimality gap to stop at, in [0, 1), e.g. 0.01 = 1%.")] = 0.01,
     out: Annotated[Path, typer.Option(help="Where to write the JSON plan.")] = Path("plan.json"),

@@ -120,7 +120,7 @@ def simulate_command(
     overflow: Annotated[bool, typer.Option(help="For a plan that states no overflow (an older plan): send what the "
                                                 "VMs cannot serve within the SLO to Lambda.")] = False,
     keep_alive: Annotated[Optional[str], typer.Option(help="Lambda keep-alive of an idle instance (default: the plan's, else 10m).")] = None,
-    method: Annotated[str, typer.Option(help="events: request by request (the verdict); fluid: per-second "
+    method: Annotated[str, typer.Option(help="[bold]events[/]: request by request (the verdict); [bold]fluid[/]: per-second "
                                              "approximation, faster, blind to bunching inside a second.")] = "events",
     window: Annotated[Optional[str], typer.Option(help="Width of the timeline's windows (default: the plan's).")] = None,
     profile: Annotated[Optional[Path], typer.Option(help="Profile for Lambda load times the plan lacks (default: the plan's).")] = None,

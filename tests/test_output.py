@@ -233,3 +233,14 @@ def test_profile_merge_json_counts_the_rows_written(tmp_path):
     data = json.loads(run("profile", "merge", DEFAULT_PROFILE, DEFAULT_PROFILE, "--out", merged, "--json").stdout)
     rows = merged.read_text().strip().splitlines()[1:]
     assert data["rows"] == len(rows) == len(DEFAULT_PROFILE.read_text().strip().splitlines()) - 1
+
+
+def test_command_help_is_rich_and_the_command_list_stays_plain():
+    """Rich help (panels, markup) below the top level; ``hetplan --help`` stays plain click text, which keeps
+    it within its start-up budget (benchmarks/bench_startup.py)."""
+    solve = subprocess.run([sys.executable, "-m", "hetplan", "solve", "--help"], capture_output=True, text=True, timeout=60)
+    assert solve.returncode == 0 and "─ Options ─" in solve.stdout and "[bold]" not in solve.stdout
+    assert "200ms" in solve.stdout and "$" in solve.stdout  # units in the options' help
+    top = subprocess.run([sys.executable, "-m", "hetplan", "--help"], capture_output=True, text=True, timeout=60)
+    assert top.returncode == 0 and "Commands:" in top.stdout and "─" not in top.stdout
+    assert "130 interrupted" in top.stdout

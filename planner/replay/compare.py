@@ -52,8 +52,9 @@ def best_baseline(table: pd.DataFrame, allowed_violation_pct: float) -> str | No
 
 # Each baseline's main knob and the values compare tries with ``tune``: the row reports the cheapest setting
 # that meets the SLO (the late share within the percentile's allowance), or the lowest late share if none does.
-KNOBS = {"mark-like": ("headroom", (-0.2, -0.1, 0.0, 0.1, 0.2, 0.4)),
-         "vm-reactive": ("target_utilization", (0.4, 0.5, 0.6, 0.7, 0.8, 0.9))}
+# The ranges reach past where the SLO or the cost turns (a best setting at an end of its range would be suspect).
+KNOBS = {"mark-like": ("headroom", (-0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.4)),
+         "vm-reactive": ("target_utilization", (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))}
 
 
 def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: dict | None = None,
