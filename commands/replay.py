@@ -27,7 +27,8 @@ def compare_command(
     hours: Annotated[Optional[float], typer.Option(help="Replay only the first HOURS of the trace.")] = None,
     keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance.")] = "10m",
     predictor: Annotated[str, typer.Option(help="The load predictor every predictive policy uses (hetplan, mark-like, "
-                                                "the warm pools), e.g. ewma, naive, peak-aware.")] = "ewma",
+                                                "the warm pools): auto (at each decision, the candidate with the best "
+                                                "one-step record so far), or ewma, naive, seasonal-naive, ….")] = "auto",
     warm_pool: Annotated[bool, typer.Option(help="Give every policy with Lambda the same warm-pool rule (--no-warm-pool: none).")] = True,
     overflow: Annotated[bool, typer.Option(help="Let every policy whose design allows it overflow to Lambda what its VMs "
                                                 "cannot serve within the SLO (--no-overflow: none).")] = True,

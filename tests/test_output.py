@@ -136,7 +136,7 @@ def test_json_is_the_same_data_as_the_table_compare():
             assert row[header.index(column)] == str(record[field])
         assert number(row[header.index("$/M req")]) == pytest.approx(round(record["cost_per_million_usd"], 3))
         assert int(row[header.index("windows over")]) == record["windows_over"]
-    assert [r["predictor"] for r in data["rows"]][1:] == ["ewma", "ewma"] and data["rows"][2]["overflow"] is True
+    assert [r["predictor"] for r in data["rows"]][1:] == ["auto", "auto"] and data["rows"][2]["overflow"] is True
 
 
 def test_json_is_the_same_data_as_the_table_sweep(tmp_path):

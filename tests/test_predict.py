@@ -364,3 +364,21 @@ def test_cli_finds_the_shipped_trace(name, tmp_path, monkeypatch):
     result = run_cli(*(("--trace", name) if name else ()), *args)
     assert result.exit_code == 0, result.output
     assert "wits.csv.gz: 46,798 seconds observed, 0 gap(s)" in result.output.replace("\n", " ")
+
+
+def test_auto_picks_the_candidate_with_the_best_record_so_far_and_sees_only_the_past():
+    from hetplan.planner.forecast.predict import AUTO_CANDIDATES, auto_backtest, make_predictor
+
+    # a load that repeats every 6 windows: seasonal-naive is exact once it sees two cycles, the others are not
+    pattern = np.tile([100.0, 100.0, 400.0, 100.0, 100.0, 100.0], 8)
+    windows = pd.DataFrame({"window": np.arange(pattern.size), "start_s": 300 * np.arange(pattern.size),
+                            "end_s": 300 * np.arange(1, pattern.size + 1), "mean_rps": pattern, "q_rps": pattern,
+                            "peak_rps": pattern})
+    choices, own = auto_backtest(windows)
+    assert len(choices) == pattern.size + 1 and set(choices) <= set(AUTO_CANDIDATES)
+    assert choices[:6] == ["ewma"] * 6 and choices[-1] == "seasonal-naive"
+    assert make_predictor("auto").fit(windows).chosen == "seasonal-naive"
+    late = own[own.origin >= 30]
+    assert (late.pred_mean_rps == late.actual_mean_rps).all()  # auto forecasts as its choice does
+    # the choices for a history depend on that history only
+    assert auto_backtest(windows.iloc[:20])[0] == choices[:21]

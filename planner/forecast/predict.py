@@ -239,8 +239,45 @@ class Oracle(Predictor):
         return np.zeros(horizon)
 
 
+class Auto(Predictor):
+    """At each fit, the candidate whose one-step forecasts of the mean rate had the lowest mean absolute
+    percentage error on the history so far (:func:`auto_backtest`); ``ewma`` until three windows are scored."""
+
+    name = "auto"
+
+    def fit(self, history: pd.DataFrame) -> Predictor:
+        choices, _ = auto_backtest(history.reset_index(drop=True))
+        self.chosen = choices[len(history)]
+        self._inner = make_predictor(self.chosen).fit(history)
+        return self
+
+    def predict(self, horizon: int) -> pd.DataFrame:
+        return self._inner.predict(horizon)
+
+
+AUTO_CANDIDATES = ("naive", "seasonal-naive", "moving-average", "ewma")  # cheap to refit at every window
+
+
+def auto_backtest(windows: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    """``choices[m]``: the candidate ``auto`` uses when fit on ``windows[:m]`` (m = 0 … n), from the errors of
+    the windows before m only; and auto's own one-step rolling forecasts (``rolling_forecasts`` columns)."""
+    n = len(windows)
+    if n < 4:
+        return ["ewma"] * (n + 1), pd.DataFrame()
+    steps = rolling_forecasts(windows, AUTO_CANDIDATES, min_history=3)
+    actual = steps.actual_mean_rps.where(steps.actual_mean_rps > 0)
+    steps["ape"] = (steps.pred_mean_rps - actual).abs() / actual
+    scored = steps.pivot_table(index="origin", columns="predictor", values="ape", aggfunc="first").expanding().mean()
+    # a fit on windows[:m] knows the errors of origins 3 … m-1; the first three are a fixed start
+    choices = [str(scored.loc[m - 1].idxmin()) if m >= 6 and scored.loc[m - 1].notna().any() else "ewma"
+               for m in range(n + 1)]
+    mine = pd.Series(choices[3:n], index=range(3, n))
+    own = steps[steps.predictor == steps.origin.map(mine)].drop(columns="ape").assign(predictor="auto")
+    return choices, own.sort_values("origin").reset_index(drop=True)
+
+
 PREDICTORS: dict[str, Callable[..., Predictor]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, Ewma, HoltWinters, PeakAware, Oracle)}
+    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, Ewma, HoltWinters, PeakAware, Oracle, Auto)}
 
 # chosen by the backtest on both shipped traces (planner/PREDICT.md): lowest under-prediction rate among the
 # predictors whose mean over-provisioning stays within 25%
@@ -278,6 +315,9 @@ def rolling_forecasts(windows: pd.DataFrame, predictors: Iterable[str] | None = 
                            f"the trace has {n}: use a shorter --window or a longer trace")
     rows = []
     for name in names:
+        if name == "auto" and horizon == 1:  # its rolling forecasts come with its choices, in one pass
+            rows.append(auto_backtest(windows)[1].query("origin >= @min_history"))
+            continue
         model = make_predictor(name, truth=windows) if name == "oracle" else make_predictor(name)
         for origin in range(min_history, n, horizon):
             steps = min(horizon, n - origin)

@@ -24,7 +24,7 @@ from hetplan.planner.forecast.traces import window_seconds
 from hetplan.planner.optimize.sizing import forecast_headroom, shaped_like
 from hetplan.planner.optimize.workflow import PlanRequest, sized_windows
 from hetplan.planner.replay.planned import plan_windows, solver_plan_fn
-from hetplan.planner.replay.scenario import PlanFn, Scenario, limits_at, predicted
+from hetplan.planner.replay.scenario import PlanFn, Scenario, auto_run, limits_at, predicted
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ class Horizon:
         if self.predictor == "oracle" or len(self.stats) < 4:
             self.errors = pd.DataFrame(columns=["actual_mean_rps", "pred_mean_rps"])
         else:
-            self.errors = rolling_forecasts(self.stats, [self.predictor], min_history=3).set_index("window")
+            steps = (auto_run(sc, self.stats)[1] if self.predictor == "auto"
+                     else rolling_forecasts(self.stats, [self.predictor], min_history=3))
+            self.errors = steps.set_index("window")
 
     def forecast(self, k: int, horizon: int) -> tuple[pd.DataFrame, np.ndarray]:
         """Windows k … k+horizon−1 as the re-plan sees them (rates raised by the headroom, ``central_rps`` the

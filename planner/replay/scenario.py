@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from hetplan.errors import HetplanError
 from hetplan.planner import catalog
-from hetplan.planner.forecast.predict import make_predictor
+from hetplan.planner.forecast.predict import auto_backtest, make_predictor
 from hetplan.planner.forecast.traces import load_trace, window_stats
 from hetplan.planner.catalog.tables import ServerlessPricing
 from hetplan.planner.optimize.model import Limits, Windows
@@ -29,11 +29,11 @@ ROUTER = "weighted-round-robin"  # what plans state (optimize/runtime.py); every
 @dataclass(frozen=True)
 class Tools:
     """What every policy is handed, so that a difference in the table comes from the policy, not its tools:
-    the load ``predictor`` (hetplan's default), the Lambda ``warm_pool`` rule (:func:`pool_peaks` and
+    the load ``predictor`` (default ``auto``, chosen from the data at each decision), the Lambda ``warm_pool`` rule (:func:`pool_peaks` and
     ``planned.warm_pool``), ``overflow`` to Lambda of what a VM pool cannot serve within the SLO, and the
     router. A policy uses each tool wherever its design allows (planner/REPLAY.md says where)."""
 
-    predictor: str = "ewma"
+    predictor: str = "auto"  # the candidate with the best one-step record so far (forecast/predict.py): read from the data
     warm_pool: bool = True
     overflow: bool = True
     warm_lookback_s: float = 86400.0  # the warm pool covers the highest second seen in the last day
@@ -58,6 +58,8 @@ class Scenario:
     models: pd.DataFrame | None = None
     drift: tuple = ()
     tools: Tools = Tools()
+    # per-scenario memo of work every policy repeats (the auto predictor's choices): not part of the scenario
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def accuracy_target(self) -> float:
@@ -162,10 +164,20 @@ def predicted(sc: Scenario, stats: pd.DataFrame, k: int, horizon: int, predictor
     if len(history) < 2:
         out = stats.iloc[[0] * len(future)].reset_index(drop=True)
     else:
+        if predictor == "auto":  # the candidate auto would pick on this history, its choices made once per scenario
+            predictor = auto_run(sc, stats)[0][len(history)]
         model = make_predictor(predictor, truth=stats) if predictor == "oracle" else make_predictor(predictor)
         out = model.fit(history).predict(len(future) + 1).iloc[1:].reset_index(drop=True)
     out[["window", "start_s", "end_s"]] = future[["window", "start_s", "end_s"]].to_numpy()
     return out
+
+
+def auto_run(sc: Scenario, stats: pd.DataFrame):
+    """``forecast.predict.auto_backtest`` of the scenario's windows, computed once per scenario."""
+    key = ("auto", len(stats), float(stats.start_s.iloc[0]))
+    if key not in sc.memo:
+        sc.memo[key] = auto_backtest(stats.reset_index(drop=True))
+    return sc.memo[key]
 
 
 def seen_peak(sc: Scenario, decided: float, lookback_s: float) -> float:
