@@ -19,21 +19,21 @@ ALL_POLICIES = "hetplan,hetplan-no-feedback,vm-reactive,vm-peak,lambda-only,mark
 
 def compare_command(
     trace: Annotated[Optional[Path], typer.Option(help="Per-second trace to replay (default: the shipped WITS trace).")] = None,
-    slo: Annotated[str, typer.Option(help="Latency SLO, e.g. 200ms.")] = "200ms",
+    slo: Annotated[str, typer.Option(help="Latency SLO in ms or s, e.g. 200ms.")] = "200ms",
     mean_accuracy: Annotated[Optional[str], typer.Option(help="Traffic-weighted mean top-1 to reach, e.g. 0.70 or 70%.")] = "0.70",
     min_accuracy: Annotated[Optional[str], typer.Option(help="Top-1 every model served must reach.")] = None,
     policies: Annotated[str, typer.Option(help="Comma-separated policies to compare.")] = ALL_POLICIES,
-    window: Annotated[str, typer.Option(help="Planning / prediction window.")] = "5m",
-    hours: Annotated[Optional[float], typer.Option(help="Replay only the first HOURS of the trace.")] = None,
-    keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance.")] = "10m",
+    window: Annotated[str, typer.Option(help="Planning / prediction window (s, m), e.g. 5m.")] = "5m",
+    hours: Annotated[Optional[float], typer.Option(help="Replay only the first HOURS (h) of the trace.")] = None,
+    keep_alive: Annotated[str, typer.Option(help="Lambda keep-alive of an idle instance (s, m), e.g. 10m.")] = "10m",
     predictor: Annotated[str, typer.Option(help="The load predictor every predictive policy uses (hetplan, mark-like, "
                                                 "the warm pools): auto (at each decision, the candidate with the best "
                                                 "one-step record so far), or ewma, naive, seasonal-naive, ….")] = "auto",
     warm_pool: Annotated[bool, typer.Option(help="Give every policy with Lambda the same warm-pool rule (--no-warm-pool: none).")] = True,
     overflow: Annotated[bool, typer.Option(help="Let every policy whose design allows it overflow to Lambda what its VMs "
                                                 "cannot serve within the SLO (--no-overflow: none).")] = True,
-    horizon: Annotated[int, typer.Option(help="hetplan: windows planned at each re-plan.")] = 12,
-    replan_every: Annotated[int, typer.Option(help="hetplan: windows between re-plans.")] = 6,
+    horizon: Annotated[int, typer.Option(help="hetplan: windows planned at each re-plan (count).")] = 12,
+    replan_every: Annotated[int, typer.Option(help="hetplan: windows between re-plans (count).")] = 6,
     time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve (hetplan re-plans; the oracle gets 6x).")] = 10.0,
     method: Annotated[str, typer.Option(help="fluid (fast) or events (request by request; short traces).")] = "fluid",
     profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: the AWS reference profile).")] = None,
@@ -120,10 +120,10 @@ def simulate_command(
                                                         "1 − percentile, or more than 5% of windows over it.")] = False,
     overflow: Annotated[bool, typer.Option(help="For a plan that states no overflow (an older plan): send what the "
                                                 "VMs cannot serve within the SLO to Lambda.")] = False,
-    keep_alive: Annotated[Optional[str], typer.Option(help="Lambda keep-alive of an idle instance (default: the plan's, else 10m).")] = None,
+    keep_alive: Annotated[Optional[str], typer.Option(help="Lambda keep-alive of an idle instance (s, m; default: the plan's, else 10m).")] = None,
     method: Annotated[str, typer.Option(help="[bold]events[/]: request by request (the verdict); [bold]fluid[/]: per-second "
                                              "approximation, faster, blind to bunching inside a second.")] = "events",
-    window: Annotated[Optional[str], typer.Option(help="Width of the timeline's windows (default: the plan's).")] = None,
+    window: Annotated[Optional[str], typer.Option(help="Width of the timeline's windows (s, m; default: the plan's).")] = None,
     profile: Annotated[Optional[Path], typer.Option(help="Profile for Lambda load times the plan lacks (default: the plan's).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the per-window timeline as CSV or JSON.")] = None,
     drift: Annotated[Optional[List[str]], typer.Option(help=DRIFT_HELP, metavar="model=NAME,latency=X")] = None,
