@@ -32,6 +32,8 @@ def compare_command(
     warm_pool: Annotated[bool, typer.Option(help="Give every policy with Lambda the same warm-pool rule (--no-warm-pool: none).")] = True,
     overflow: Annotated[bool, typer.Option(help="Let every policy whose design allows it overflow to Lambda what its VMs "
                                                 "cannot serve within the SLO (--no-overflow: none).")] = True,
+    reactive: Annotated[bool, typer.Option(help="A target-tracking scale-out layer under planned fleets (hetplan's; "
+                                                "mark-like's tuning may take it); --no-reactive: none.")] = True,
     horizon: Annotated[int, typer.Option(help="hetplan: windows planned at each re-plan (count).")] = 12,
     replan_every: Annotated[int, typer.Option(help="hetplan: windows between re-plans (count).")] = 6,
     time_limit: Annotated[float, typer.Option(help="Seconds per MILP solve (hetplan re-plans; the oracle gets 6x).")] = 10.0,
@@ -45,7 +47,7 @@ def compare_command(
                                             "meets the SLO, or the lowest late share.")] = True,
     ablation: Annotated[bool, typer.Option("--ablation", help="Instead of the baselines, replay hetplan with one ingredient "
                                                             "removed at a time (model-mix, instance-types, serverless, "
-                                                            "overflow, warm-pool, predictor, feedback; planner/REPLAY.md) "
+                                                            "overflow, warm-pool, reactive, predictor, feedback; planner/REPLAY.md) "
                                                             "and report each one's cost ($) and late-share change.")] = False,
     json_output: JsonFlag = False,
     plain: PlainFlag = False,
@@ -73,7 +75,7 @@ def compare_command(
     sc = make_scenario(trace, parse_duration(slo), mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
                        min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None, window_s=int(window_s),
                        profile=profile, hours=hours,
-                       tools=Tools(predictor=predictor, warm_pool=warm_pool, overflow=overflow))
+                       tools=Tools(predictor=predictor, warm_pool=warm_pool, overflow=overflow, reactive=reactive))
     from dataclasses import replace
 
     sc = replace(sc, drift=drifts(drift, sc.profile.model))

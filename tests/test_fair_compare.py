@@ -138,11 +138,35 @@ def test_tuning_gives_each_baseline_its_cheapest_setting_that_meets_the_slo(opti
     plain, tuned = plain.set_index("policy"), tuned.set_index("policy")
     for name in ("mark-like", "vm-reactive"):
         knob, values = KNOBS[name]
-        assert tuned.loc[name, "tuned"].startswith(f"{knob} ") and tuned.loc[name, "tuned"].endswith(f"{values[-1]:g}")
+        assert tuned.loc[name, "tuned"].startswith(f"{knob} ") and f", {values[-1]:g}" in tuned.loc[name, "tuned"]
         if plain.loc[name, "violation_pct"] <= 1.0:  # the default setting meets the SLO: tuning is no dearer
             assert tuned.loc[name, "violation_pct"] <= 1.0
             assert tuned.loc[name, "cost_usd"] <= plain.loc[name, "cost_usd"] + 1e-9
         # and no setting tried is cheaper while meeting the SLO
+        extra = ({"reactive": False}, {"reactive": True}) if name == "mark-like" else ({},)
         for value in values:
-            row = compare(sc, (name,), {name: {knob: value}})[0].iloc[0]
-            assert not (row.violation_pct <= 1.0 and row.cost_usd < tuned.loc[name, "cost_usd"] - 1e-9), (name, value)
+            for more in extra:
+                row = compare(sc, (name,), {name: {knob: value, **more}})[0].iloc[0]
+                assert not (row.violation_pct <= 1.0 and row.cost_usd < tuned.loc[name, "cost_usd"] - 1e-9), (name, value)
+
+
+def test_the_reactive_layer_tops_up_a_planned_fleet_and_never_stops_a_planned_vm(options):
+    """One planned VM (10 req/s at full utilization) under a load that steps from 5 to 25 req/s at 600 s and
+    back at 1,800 s: the first check after the step (660 s) adds two VMs; 15 low checks later they stop."""
+    from hetplan.planner.replay.deployment import Deployment
+    from hetplan.planner.replay.reactive import with_reactive_scaling
+    from hetplan.planner.replay.scenario import lam_frame, vm_frame
+
+    o = options.vm.iloc[0].copy()
+    o["throughput_rps"] = 10.0
+    seconds = np.arange(0, 3600)
+    trace = pd.DataFrame({"second": seconds, "requests": np.where((seconds >= 600) & (seconds < 1800), 25.0, 5.0)})
+    planned = pd.DataFrame({"option": [o.option], "launch_s": [-200.0], "stop_s": [np.inf]})
+    dep = Deployment(vm_frame([o]), lam_frame([]), planned, pd.DataFrame({"start_s": [0.0], o.option: [1.0]}))
+    out = with_reactive_scaling(trace, dep, target_utilization=1.0)
+    added = out.vms.iloc[1:]
+    assert added.launch_s.tolist() == [660.0, 660.0]
+    # the load is back at 1,800 s; the check at 1,860 s is the first low one, the 15th is at 2,700 s
+    assert added.stop_s.tolist() == [2700.0, 2700.0]
+    assert out.vms.iloc[0].stop_s == np.inf  # the planned VM is a floor
+    assert with_reactive_scaling(trace.iloc[:600], dep, 1.0).vms.equals(planned)  # never short: nothing added

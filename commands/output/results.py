@@ -23,6 +23,7 @@ COMPARE_COLUMNS = {  # table column -> (report field, format)
     "overflow": ("overflow", "{}"),
     "headroom": ("headroom", "{}"),
     "instance types": ("instance_types", "{}"),
+    "reactive": ("reactive", "{}"),
     "tuned": ("tuned", "{}"),
 }
 ABLATION_COLUMNS = {
@@ -101,7 +102,7 @@ def _fmt(value) -> str:
 
 def show_compare(out: Output, title: str, records: list[dict]) -> None:
     _records_table(out, title, records, COMPARE_COLUMNS,
-                   left=("policy", "predictor", "warm pool", "overflow", "headroom", "instance types", "tuned"))
+                   left=("policy", "predictor", "warm pool", "overflow", "headroom", "instance types", "reactive", "tuned"))
     for row in records:
         if row.get("error"):
             out.note(f"{row['policy']}: not run: {row['error']}")

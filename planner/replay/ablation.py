@@ -8,6 +8,7 @@ where its savings (or its late requests) come from (``hetplan compare --ablation
 | ``serverless`` | Lambda altogether: planned shares, overflow and warm pool | no Lambda option |
 | ``overflow`` | the routers' overflow to Lambda | ``Tools(overflow=False)``: VMs sized for the bursts |
 | ``warm-pool`` | the warm pool | ``Tools(warm_pool=False)`` |
+| ``reactive`` | the scale-out layer under the plan | ``Tools(reactive=False)`` |
 | ``predictor`` | the forecaster | ``naive``: the last complete window |
 | ``feedback`` | re-planning on the corrected profile | ``hetplan-no-feedback`` |
 
@@ -27,7 +28,8 @@ from hetplan.planner.replay.rolling import hetplan_policy
 from hetplan.planner.replay.scenario import Scenario, single_model_vm
 from hetplan.planner.replay.simulate import replay
 
-ABLATIONS = ("none", "model-mix", "instance-types", "serverless", "overflow", "warm-pool", "predictor", "feedback")
+ABLATIONS = ("none", "model-mix", "instance-types", "serverless", "overflow", "warm-pool", "reactive", "predictor",
+             "feedback")
 
 
 def _only(sc: Scenario, vm_rows, lam_rows) -> Scenario:
@@ -49,6 +51,8 @@ def ablated(name: str, sc: Scenario, params: dict):
         sc = replace(sc, tools=replace(sc.tools, overflow=False))
     elif name == "warm-pool":
         sc = replace(sc, tools=replace(sc.tools, warm_pool=False))
+    elif name == "reactive":
+        sc = replace(sc, tools=replace(sc.tools, reactive=False))
     elif name == "predictor":
         sc = replace(sc, tools=replace(sc.tools, predictor="naive"))
     elif name not in ("none", "feedback"):

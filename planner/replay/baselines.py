@@ -21,6 +21,7 @@ import pandas as pd
 from hetplan.planner.optimize.overflow import OVERFLOW_FRACTION
 from hetplan.planner.replay.deployment import VM_COLUMNS, Deployment
 from hetplan.planner.replay.planned import warm_pool
+from hetplan.planner.replay.reactive import with_reactive_scaling
 from hetplan.planner.replay.rolling import configuration
 from hetplan.planner.replay.scenario import (Scenario, accurate_lambda, boot_lead, concurrency, first_second,
                                              fleet_from_counts, lam_frame, last_second, pool_peaks, predicted,
@@ -54,7 +55,7 @@ def vm_peak(sc: Scenario) -> Deployment:
     return Deployment(vm_frame([o]), lam_frame([]), vms, pd.DataFrame({"start_s": [t0], o.option: [1.0]}),
                       name="vm-peak", router=sc.tools.router,
                       config=configuration(sc, "none (static at the trace's peak)", "peak second", o.instance_type,
-                                           overflow=False, warm=False))
+                                           overflow=False, warm=False, reactive=False))
 
 
 def vm_reactive(sc: Scenario, target_utilization: float = 0.6, period_s: int = 60, cooldown_s: int = 300,
@@ -93,7 +94,7 @@ def vm_reactive(sc: Scenario, target_utilization: float = 0.6, period_s: int = 6
                      config=configuration(sc, "none (reactive)", f"target utilization {target_utilization:g}",
                                           o.instance_type, overflow=spill is not None,
                                           warm=sc.tools.warm_pool and spill is not None,
-                                          target_utilization=target_utilization))
+                                          target_utilization=target_utilization, reactive="by design"))
     if spill is not None and sc.tools.warm_pool:
         stats = sc.stats()
         frame = stats.assign(peak_rps=0.0)  # reactive: no forecast, the pool covers the seconds seen
@@ -113,7 +114,7 @@ def lambda_only(sc: Scenario) -> Deployment:
                      pd.DataFrame({"start_s": [first_second(sc)], lam.option: [1.0]}), name="lambda-only",
                      router=sc.tools.router,
                      config=configuration(sc, sc.tools.predictor if sc.tools.warm_pool else "none", "none",
-                                          "none", overflow=False))
+                                          "none", overflow=False, reactive=False))
     if sc.tools.warm_pool:
         forecast = one_step_forecasts(sc)
         none = pd.DataFrame(columns=VM_COLUMNS)
@@ -140,11 +141,13 @@ def _cheapest_mix(capacity: np.ndarray, price: np.ndarray, need: float) -> np.nd
     return best
 
 
-def mark_like(sc: Scenario, headroom: float = 0.0, forecast: pd.DataFrame | None = None) -> Deployment:
+def mark_like(sc: Scenario, headroom: float = 0.0, forecast: pd.DataFrame | None = None,
+              reactive: bool = False) -> Deployment:
     """Per window: the cheapest fleet of one family and one model covering the forecast per-second quantile
     (``q_rps``) raised by ``headroom`` (MArk's predict-then-pad; its knob), launched a boot delay ahead;
     Lambda takes what the VMs cannot serve within the SLO, with the tools' warm pool. ``forecast``: the
-    one-step forecasts if already made (a sweep of ``headroom`` reuses them)."""
+    one-step forecasts if already made (a sweep of ``headroom`` reuses them); ``reactive``: the scale-out
+    layer of ``reactive.py`` under the fleet (a tool MArk's design may take)."""
     o = single_model_vm(sc)
     family = sc.options.vm[(sc.options.vm.model == o.model)
                            & (sc.options.vm.instance_type.str.split(".").str[0] == o.instance_type.split(".")[0])]
@@ -164,7 +167,10 @@ def mark_like(sc: Scenario, headroom: float = 0.0, forecast: pd.DataFrame | None
                      overflow=lam.option, name="mark-like", overflow_fraction=OVERFLOW_FRACTION,
                      router=sc.tools.router, forecast=forecast,
                      config=configuration(sc, sc.tools.predictor, f"pad +{100 * headroom:g}%",
-                                          ",".join(family.instance_type), overflow=True, headroom_pad=headroom))
+                                          ",".join(family.instance_type), overflow=True, headroom_pad=headroom,
+                                          reactive=reactive))
     if sc.tools.warm_pool:
         dep = replace(dep, warm=_pool(sc, family, lam, counts, shares, forecast, lam.option))
+    if reactive:  # the scale-out tool, when its tuning takes it (compare.KNOBS)
+        dep = with_reactive_scaling(sc.trace, dep, sc.targets.max_utilization)
     return dep

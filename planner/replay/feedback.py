@@ -18,6 +18,7 @@ from hetplan.planner.optimize.overflow import OVERFLOW_FRACTION
 from hetplan.planner.replay import planned, scenario
 from hetplan.planner.replay.chunks import Horizon
 from hetplan.planner.replay.drift import LogRecorder, router_queue
+from hetplan.planner.replay.reactive import with_reactive_scaling
 from hetplan.planner.replay.rolling import configuration
 from hetplan.planner.replay.simulate import replay
 
@@ -90,9 +91,11 @@ def hetplan_feedback_policy(sc, plan_fn=None, predictor: str | None = None, hori
         last = counts.iloc[keep - 1]
         initial = {n: int(last[n]) for n in vm.option if last[n] > 0}
     dep = _assemble(nominal, counts_parts, share_parts, pools, routers, spill, name)
+    if sc.tools.reactive:
+        dep = with_reactive_scaling(sc.trace, dep, sc.targets.max_utilization)
     return replace(dep, router=sc.tools.router, config=configuration(
         sc, sc.tools.predictor, f"p{100 * sc.targets.percentile:g} of past under-forecasts", "all",
-        horizon=horizon, replan_every=replan_every, feedback=True))
+        horizon=horizon, replan_every=replan_every, feedback=True, reactive=sc.tools.reactive))
 
 
 def _assemble(nominal, counts_parts, share_parts, pools, routers, spill, name, end_s: float = math.inf):
@@ -125,6 +128,8 @@ def _observe(sc, nominal, counts_parts, share_parts, spill, pools, routers, star
     if trace.empty:
         return pd.DataFrame()
     dep = _assemble(nominal, counts_parts, share_parts, pools, routers, spill, "observed")
+    if sc.tools.reactive:  # what served those seconds, the reactive layer included
+        dep = with_reactive_scaling(sc.trace[sc.trace.second < end], dep, sc.targets.max_utilization)
     recorder = LogRecorder(fraction=fraction)
     replay(trace, dep, sc.targets.slo_s, sc.pricing, concurrency_limit=sc.concurrency_limit,
            default_load_time_ms=sc.default_load_time_ms, drift=drift, recorder=recorder, window_s=sc.window_s)

@@ -1,7 +1,7 @@
 """The MILP policies: ``hetplan`` (a rolling horizon of re-plans from forecasts of the past, each made as
 ``hetplan solve`` makes a plan: :mod:`.chunks`) and ``oracle`` (one plan over the true per-second load of the
 whole trace, by the same MILP, sizing and capacity model). Both take the scenario's tools: predictor,
-overflow, warm pool and router. ``hetplan`` with feedback from the replayed past is :mod:`.feedback`.
+overflow, warm pool and router; hetplan also the reactive scale-out layer (the oracle foresees the load). ``hetplan`` with feedback from the replayed past is :mod:`.feedback`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 from hetplan.planner.replay.chunks import Horizon
 from hetplan.planner.replay.deployment import Deployment
 from hetplan.planner.replay.planned import deployment_of, solver_plan_fn, warm_pool
+from hetplan.planner.replay.reactive import with_reactive_scaling
 from hetplan.planner.replay.scenario import PlanFn, Scenario, boot_lead, concurrency, pool_peaks
 
 
@@ -25,8 +26,10 @@ def configuration(sc: Scenario, predictor: str, headroom: str, instance_types: s
             "instance_types": instance_types, "router": sc.tools.router, **knobs}
 
 
-def assemble(sc: Scenario, chunks: list, keep: list[int], name: str, end_s: float = np.inf) -> Deployment:
-    """One deployment from the first ``keep[i]`` windows of each re-plan, with the shared warm pool."""
+def assemble(sc: Scenario, chunks: list, keep: list[int], name: str, end_s: float = np.inf,
+             reactive: bool = False) -> Deployment:
+    """One deployment from the first ``keep[i]`` windows of each re-plan, with the shared warm pool and, with
+    ``reactive``, the scale-out layer at the SLO's utilization cap (``reactive.py``)."""
     counts = pd.concat([c.counts.iloc[:n] for c, n in zip(chunks, keep)], ignore_index=True).fillna(0.0)
     shares = pd.concat([c.shares.iloc[:n] for c, n in zip(chunks, keep)], ignore_index=True).fillna(0.0)
     forecast = pd.concat([c.forecast.iloc[:n] for c, n in zip(chunks, keep)], ignore_index=True)
@@ -37,6 +40,8 @@ def assemble(sc: Scenario, chunks: list, keep: list[int], name: str, end_s: floa
     spill = next((c.overflow for c in chunks if c.overflow), None)
     dep = deployment_of(vm, lam, counts, shares, spill, name, end_s)
     dep = replace(dep, router=sc.tools.router, forecast=forecast)
+    if reactive:
+        dep = with_reactive_scaling(sc.trace, dep, sc.targets.max_utilization)
     if sc.tools.warm_pool and len(lam):
         peaks = pool_peaks(sc, forecast, boot_lead(sc))
         dep = replace(dep, warm=warm_pool(vm, lam, counts, shares, peaks, spill, concurrency(sc)))
@@ -61,10 +66,10 @@ def hetplan_policy(sc: Scenario, plan_fn: PlanFn | None = None, predictor: str |
         keep.append(n)
         last = chunk.counts.iloc[n - 1]
         initial = {o: int(last[o]) for o in chunk.vm.option if last[o] > 0}
-    dep = assemble(sc, chunks, keep, name)
+    dep = assemble(sc, chunks, keep, name, reactive=sc.tools.reactive)
     return replace(dep, config=configuration(
         sc, sc.tools.predictor, f"p{100 * sc.targets.percentile:g} of past under-forecasts",
-        "all", horizon=horizon, replan_every=replan_every, feedback=False))
+        "all", horizon=horizon, replan_every=replan_every, feedback=False, reactive=sc.tools.reactive))
 
 
 def oracle_policy(sc: Scenario, plan_fn: PlanFn | None = None, name: str = "oracle") -> Deployment:
@@ -74,4 +79,4 @@ def oracle_policy(sc: Scenario, plan_fn: PlanFn | None = None, name: str = "orac
     truth = Horizon(replace(sc, tools=replace(sc.tools, predictor="oracle")), stats)
     chunk = truth.plan(0, len(stats), sc.options, {}, boot_lead(sc), plan_fn or solver_plan_fn(time_limit_s=60.0, gap=0.01))
     dep = assemble(sc, [chunk], [len(chunk.counts)], name)
-    return replace(dep, config=configuration(sc, "oracle (the true load)", "none", "all"))
+    return replace(dep, config=configuration(sc, "oracle (the true load)", "none", "all", reactive=False))

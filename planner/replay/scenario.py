@@ -38,6 +38,7 @@ class Tools:
     overflow: bool = True
     warm_lookback_s: float = 86400.0  # the warm pool covers the highest second seen in the last day
     router: str = ROUTER
+    reactive: bool = True  # a target-tracking scale-out layer under planned fleets (replay/reactive.py)
 
 
 @dataclass(frozen=True)
