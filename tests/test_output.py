@@ -190,8 +190,11 @@ def test_exit_130_on_ctrl_c_from_a_command():
 def test_exit_130_on_ctrl_c_and_no_partial_file(tmp_path):
     """A real Ctrl-C (SIGINT) in the middle of a solve: exit 130, no plan and no temporary file left."""
     out = tmp_path / "plan.json"
+    # a terminal's Ctrl-C: SIGINT handled by default in the child, even where this test runs in the background
+    # (a non-interactive shell starts background jobs with SIGINT ignored, and exec keeps that)
     child = subprocess.Popen([sys.executable, "-m", "hetplan", "solve", "--slo", "200ms", "--out", str(out)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(3.0)  # past start-up, inside the planning work
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)

@@ -82,14 +82,19 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
         h.setSolution(_highs_solution(highspy, opts.start))
     h.startSolve()
     deadline = started + opts.time_limit_s + 2.0
+    cancelled = False
     while h.is_solver_running():
         if time.perf_counter() > deadline:
             h.cancelSolve()
+            cancelled = True
             break
         time.sleep(0.01)
     h.wait()
     seconds = time.perf_counter() - started
     status = h.getModelStatus()
+    if status in (highspy.HighsModelStatus.kInterrupt, highspy.HighsModelStatus.kHighsInterrupt) and not cancelled:
+        # highspy turns Ctrl-C into an interrupted solve; the user asked to stop, not for the incumbent
+        raise KeyboardInterrupt
     info = h.getInfo()
     ms = highspy.HighsModelStatus
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
