@@ -205,8 +205,3 @@ def pool_peaks(sc: Scenario, forecast: pd.DataFrame, lead: float) -> np.ndarray:
 
 def boot_lead(sc: Scenario) -> float:
     return float(math.ceil(sc.options.vm.boot_seconds.max())) if len(sc.options.vm) else 0.0
-
-
-def windows_of(frame: pd.DataFrame) -> Windows:
-    return Windows(start_s=frame.start_s.to_numpy(float), duration_s=(frame.end_s - frame.start_s).to_numpy(float),
-                   demand_rps=frame.q_rps.to_numpy(float), mean_rps=frame.mean_rps.to_numpy(float))
