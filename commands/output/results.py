@@ -58,15 +58,17 @@ def _missing(value) -> bool:
     return value is None or value != value
 
 
+def _cells(row: dict, columns: dict) -> list[str]:
+    """A record's cells for ``columns`` (table column -> (field or fields, format)); "–" where a value is missing."""
+    cells = []
+    for field, fmt in columns.values():
+        values = [row.get(f) for f in (field if isinstance(field, tuple) else (field,))]
+        cells.append("–" if any(_missing(v) for v in values) else fmt.format(*values))
+    return cells
+
+
 def _records_table(out: Output, title: str, records: list[dict], columns: dict, left=("policy",), **kw) -> None:
-    rows = []
-    for row in records:
-        cells = []
-        for field, fmt in columns.values():
-            values = [row.get(f) for f in (field if isinstance(field, tuple) else (field,))]
-            cells.append("–" if any(_missing(v) for v in values) else fmt.format(*values))
-        rows.append(cells)
-    out.table(title, list(columns), rows, left=left, **kw)
+    out.table(title, list(columns), [_cells(row, columns) for row in records], left=left, **kw)
 
 
 # --- simulate ------------------------------------------------------------------------------------------------
@@ -164,13 +166,7 @@ def show_sweep(out: Output, records: list[dict]) -> None:
     """One row per scenario, then each distinct reason once with the scenarios it explains."""
     columns = {k: v for k, v in SWEEP_COLUMNS.items() if k != "load" or len({r["load_scale"] for r in records}) > 1}
     shown = [{**r, "mean_accuracy_target": 100 * r["mean_accuracy_target"]} for r in records]
-    rows = []
-    for row in shown:
-        cells = ["★" if row["pareto"] else ""]
-        for field, fmt in columns.values():
-            values = [row.get(f) for f in (field if isinstance(field, tuple) else (field,))]
-            cells.append("–" if any(_missing(v) for v in values) else fmt.format(*values))
-        rows.append(cells)
+    rows = [["★" if row["pareto"] else "", *_cells(row, columns)] for row in shown]
     out.table("Sweep (★ Pareto-optimal)", ["★", *columns], rows, left=("★", "status"), compact=True)
     reasons: dict[str, list[dict]] = {}
     for row in records:

@@ -26,7 +26,7 @@ from hetplan.planner.optimize.options import Options
 from hetplan.planner.replay.feedback import hetplan_feedback_policy
 from hetplan.planner.replay.rolling import hetplan_policy
 from hetplan.planner.replay.scenario import Scenario, single_model_vm
-from hetplan.planner.replay.simulate import replay
+from hetplan.planner.replay.compare import replayed_row
 
 ABLATIONS = ("none", "model-mix", "instance-types", "serverless", "overflow", "warm-pool", "reactive", "predictor",
              "feedback")
@@ -74,12 +74,8 @@ def ablation_table(sc: Scenario, names: tuple[str, ...] = ABLATIONS, params: dic
         except HetplanError as exc:  # e.g. the single model cannot reach the mean accuracy: say so in its row
             rows.append({"ablation": name, "error": str(exc)})
             continue
-        result = replay(sc.trace, dep, sc.targets.slo_s, sc.pricing, keep_alive_s=keep_alive_s,
-                        concurrency_limit=sc.concurrency_limit, default_load_time_ms=sc.default_load_time_ms,
-                        method=method, window_s=sc.window_s, drift=sc.drift)
-        row = {"ablation": name, **result.report.to_dict(), **dep.config}
-        row["vm_hours"] = sum(row["vm_hours"].values())
-        rows.append(row)
+        row, _ = replayed_row(sc, dep, 100 * (1 - sc.targets.percentile), method, keep_alive_s)
+        rows.append({"ablation": name, **row})
     table = pd.DataFrame(rows)
     if "error" not in table:
         table["error"] = None

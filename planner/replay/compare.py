@@ -97,7 +97,12 @@ def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: 
 
 def _run(name: str, sc: Scenario, params: dict, allowance_pct: float, method: str, keep_alive_s: float):
     """One policy's deployment replayed: its row and the replay."""
-    dep = make_deployment(name, sc, **params)
+    return replayed_row(sc, make_deployment(name, sc, **params), allowance_pct, method, keep_alive_s)
+
+
+def replayed_row(sc: Scenario, dep: Deployment, allowance_pct: float, method: str, keep_alive_s: float):
+    """``dep`` replayed on the scenario: its table row (the report, windows over the allowance, the policy's
+    configuration) and the replay."""
     result = replay(sc.trace, dep, sc.targets.slo_s, sc.pricing, keep_alive_s=keep_alive_s,
                     concurrency_limit=sc.concurrency_limit, default_load_time_ms=sc.default_load_time_ms,
                     method=method, window_s=sc.window_s, drift=sc.drift)

@@ -142,12 +142,17 @@ def values_per_second(frame: pd.DataFrame | None, axis: Axis, names: list[str]) 
     """(T × names) values of a piecewise-constant frame (``start_s`` + columns); zero before its first row."""
     if frame is None:
         return np.zeros((axis.length, len(names)))
+    return values_at(frame, names, axis.t0 + np.arange(axis.length))
+
+
+def values_at(frame: pd.DataFrame, names: list[str], seconds: np.ndarray) -> np.ndarray:
+    """(seconds × names) values of a piecewise-constant frame at ``seconds``; zero before its first row."""
     routes = frame.sort_values("start_s")
     table = np.zeros((len(routes) + 1, len(names)))  # last row: before the first route = unrouted
     for j, name in enumerate(names):
         if name in routes:
             table[:-1, j] = routes[name].fillna(0.0).to_numpy(float)
-    row = np.searchsorted(routes.start_s.to_numpy(float), axis.t0 + np.arange(axis.length), side="right") - 1
+    row = np.searchsorted(routes.start_s.to_numpy(float), seconds, side="right") - 1
     return table[row]
 
 

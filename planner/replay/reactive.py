@@ -17,15 +17,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from hetplan.planner.replay.deployment import Deployment
-
-
-def _per_second(frame: pd.DataFrame, names: list[str], seconds: np.ndarray) -> np.ndarray:
-    """(seconds × names) values of a piecewise-constant frame (``start_s`` + columns); zero before its first row."""
-    rows = frame.sort_values("start_s")
-    table = np.vstack([rows.reindex(columns=names).fillna(0.0).to_numpy(float), np.zeros((1, len(names)))])
-    at = np.searchsorted(rows.start_s.to_numpy(float), seconds, side="right") - 1
-    return table[at]
+from hetplan.planner.replay.deployment import Deployment, values_at
 
 
 def with_reactive_scaling(trace: pd.DataFrame, dep: Deployment, target_utilization: float, period_s: int = 60,
@@ -41,7 +33,7 @@ def with_reactive_scaling(trace: pd.DataFrame, dep: Deployment, target_utilizati
     checks = np.arange(t0 + period_s, t1 + 1, period_s)
     if checks.size == 0:
         return dep
-    share = _per_second(dep.routes, names, checks - 1.0)  # the routing of the period just past
+    share = values_at(dep.routes, names, checks - 1.0)  # the routing of the period just past
     boot = vm.boot_seconds.to_numpy(float)
     launch, stop = dep.vms.launch_s.to_numpy(float), dep.vms.stop_s.to_numpy(float)
     option = dep.vms.option.map({n: j for j, n in enumerate(names)}).to_numpy(int)
