@@ -16,15 +16,31 @@ def catalog_command(
     serverless: Annotated[Optional[Path], typer.Option(help="Serverless catalog CSV (default: the shipped one).")] = None,
     models: Annotated[Optional[Path], typer.Option(help="Model catalog CSV (default: the shipped one).")] = None,
     architecture: Annotated[str, typer.Option(help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
+    coverage: Annotated[bool, typer.Option("--coverage", help="Show model × instance family with the profile method "
+                                                              "of each cell (measured, reference, published, scaled).")] = False,
+    profile: Annotated[Optional[Path], typer.Option(help="With --coverage: the profile CSV (default: data/profiles/catalog.csv, every shipped row).")] = None,
     json_output: JsonFlag = False,
     plain: PlainFlag = False,
 ):
-    """Show the shipped (or given) catalog: EC2 instance types ($/h), Lambda prices and limits, models (top-1 %)."""
-    from hetplan.commands.output.plan import catalog_json, show_catalog
+    """Show the shipped (or given) catalog: EC2 instance types ($/h, arch, GPUs, whether the planner uses them),
+    Lambda prices and limits, models (top-1 %); with --coverage, what the profile measured where."""
+    from hetplan.commands.output.plan import catalog_json, show_catalog, show_coverage
     from hetplan.planner import catalog
+    from hetplan.planner.catalog.coverage import coverage as coverage_table, planner_use
 
     out = output(json_output, plain)
     inst = catalog.load_instances(instances)
+    if coverage:
+        path = profile or catalog.FULL_PROFILE
+        table = coverage_table(catalog.load_profile(path, inst), inst)
+        if out.json:
+            from hetplan.commands.output import frame_records
+
+            out.print_json({"profile": str(path), "coverage": frame_records(table)})
+        else:
+            show_coverage(out, table, Path(path).name)
+        return
+    inst = inst.assign(planner=planner_use(inst))
     lam = catalog.load_serverless(serverless, architecture)
     mods = catalog.load_models(models)
     if out.json:
@@ -52,7 +68,8 @@ def solve_command(
     predictor: Annotated[str, typer.Option(help="[bold]oracle[/]: plan for the trace's own windows; or a predictor (see hetplan predict): "
                                                 "plan each window as forecast from the windows before it.")] = "oracle",
     load_scale: Annotated[float, typer.Option(help="Multiply the load (req/s) by this factor (what-if growth).")] = 1.0,
-    profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: data/profiles/aws-reference.csv).")] = None,
+    profile: Annotated[Optional[Path], typer.Option(help="Profile CSV (default: data/profiles/aws-reference.csv; data/profiles/catalog.csv adds "
+                                                            "the published GPU and CPU rows).")] = None,
     feedback: Annotated[Optional[Path], typer.Option(help="Request log (see hetplan observe): plan with the profile corrected "
                                                            "by the latencies, cold starts and accuracy it observed.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="With --feedback: skip malformed log lines (they are still reported).")] = False,
@@ -64,6 +81,8 @@ def solve_command(
     lambda_architecture: Annotated[str, typer.Option(help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
     local_as_family: Annotated[Optional[str], typer.Option(help="Take profile rows measured on local CPU shapes (local-Nvcpu) "
                                                                   "as this instance family's N-vCPU size, e.g. c5.")] = None,
+    trust: Annotated[Optional[str], typer.Option(help="Only profile rows of these methods, comma-separated: measured, "
+                                                      "reference, published, scaled (default: all four).")] = None,
     lambda_concurrency: Annotated[Optional[int], typer.Option(help="Lambda concurrency limit, in concurrent executions (default: the catalog's account default).")] = None,
     quota: Annotated[Optional[str], typer.Option(help="VM quotas per type, in VMs, e.g. c5.large=10,c5.xlarge=4.")] = None,
     budget: Annotated[Optional[float], typer.Option(help="Budget in $ for the whole horizon.")] = None,
@@ -105,6 +124,7 @@ def solve_command(
         instances=instances or DEFAULT_INSTANCES,
         serverless=serverless or DEFAULT_SERVERLESS, models_catalog=model_catalog or DEFAULT_MODELS,
         lambda_architecture=lambda_architecture, local_as_family=local_as_family, models=split_names(models),
+        trust=split_names(trust),
         instance_types=split_names(instance_types),
         lambda_concurrency=lambda_concurrency, quotas=name_counts(quota, "--quota"), budget_usd=budget,
         initial_vms=name_counts(initial_vms, "--initial-vms"), max_utilization=max_utilization,

@@ -3,6 +3,8 @@
 
 Writes
   data/profiles/aws-reference.csv   the InferAll AWS-measured profile in the project's profile schema
+  data/profiles/published-mxnet.csv MXNet's published throughput tables as profile rows (``published_rows.py``)
+  data/profiles/catalog.csv         the default profile: the two above, one after the other
   data/traces/wits.csv.gz           WITS request trace as ``second,requests``
   data/traces/berkeley.csv.gz       Berkeley Home IP request trace as ``second,requests``
 
@@ -14,7 +16,7 @@ Usage, from the repository root:
   python data/build_catalog.py [SHARED_DIR] --check  # exit 1 if a shipped file differs from a rebuild
 
 Only pandas, numpy and the standard library are used. The profile column order is taken from
-``schema.py`` next to ``data/`` (loaded by file path, so the package need not be installed).
+``planner/catalog/schema.py`` (loaded by file path, so the package need not be installed).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ TRACES = {
 
 
 def profile_columns() -> tuple[str, ...]:
-    spec = importlib.util.spec_from_file_location("_hetplan_schema", REPO_ROOT / "schema.py")
+    spec = importlib.util.spec_from_file_location("_hetplan_schema", REPO_ROOT / "planner" / "catalog" / "schema.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return tuple(module.PROFILE_COLUMNS)
@@ -160,7 +162,14 @@ def main(argv=None) -> int:
     if not (shared / "reference_profile_aws.csv").is_file():
         parser.error(f"'{shared}' does not hold reference_profile_aws.csv")
 
-    outputs = {DATA_DIR / "profiles" / "aws-reference.csv": build_profile(shared).encode("utf-8")}
+    sys.path.insert(0, str(DATA_DIR))
+    from published_rows import build_published
+
+    reference = build_profile(shared)
+    published = build_published(shared, DATA_DIR, profile_columns(), reference)
+    outputs = {DATA_DIR / "profiles" / "aws-reference.csv": reference.encode("utf-8"),
+               DATA_DIR / "profiles" / "published-mxnet.csv": published.encode("utf-8"),
+               DATA_DIR / "profiles" / "catalog.csv": (reference + published.split("\n", 1)[1]).encode("utf-8")}
     for name in TRACES:
         outputs[DATA_DIR / "traces" / f"{name}.csv.gz"] = build_trace(shared, name)
 

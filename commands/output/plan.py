@@ -17,6 +17,11 @@ def show_catalog(out: Output, instances: pd.DataFrame, serverless, models: pd.Da
               models[["model", "top1", "top5", "params", "input_size", "zoo_name", "accuracy_source"]])
 
 
+def show_coverage(out: Output, table: pd.DataFrame, profile_name: str) -> None:
+    out.frame(f"Coverage of {profile_name}: the profile methods behind each model × family "
+              "(– none; 'not runnable' where every row failed)", table)
+
+
 def catalog_json(instances: pd.DataFrame, serverless, models: pd.DataFrame) -> dict:
     """The catalog as the tables show it."""
     from dataclasses import asdict
@@ -44,8 +49,11 @@ def plan_summary_rows(plan) -> list[tuple[str, str]]:
         ("LP relaxation bound", f"${solver['lp_bound_usd']:.2f}" if solver.get("lp_bound_usd") is not None else "–"),
     ]
     rows += _runtime_rows(plan)
+    if s.get("methods_used"):
+        rows.append(("profile methods used", ", ".join(s["methods_used"])
+                     + (f" (trusted: {', '.join(targets['trust'])})" if targets.get("trust") else "")))
     if s.get("extrapolated_options_used"):
-        rows.append(("relies on extrapolated rows", ", ".join(s["extrapolated_options_used"])))
+        rows.append(("relies on scaled rows", ", ".join(s["extrapolated_options_used"])))
     return rows
 
 
@@ -59,6 +67,23 @@ def show_plan(out: Output, plan, max_windows: int | None = None) -> None:
     title = "Per window" + ("" if len(shown) == len(per_window) else f" (first {len(shown)} of {len(per_window)}; `hetplan show PLAN` for all)")
     out.frame(title, shown, {"cost $": "{:.3f}", "accuracy": "{:.1%}", "load rps": "{:.0f}"})
     out.frame("Per model", plan_models_frame(plan), {"share of requests": "{:.1%}", "cost $": "{:.2f}", "accuracy": "{:.1%}"})
+    out.frame("Per option (where each figure comes from)", plan_options_frame(plan), {"cost $": "{:.2f}"})
+
+
+def plan_options_frame(plan) -> pd.DataFrame:
+    """Every option the plan uses: its family, architecture, batch and the profile method behind it."""
+    a = plan.assignments
+    used = plan.options[plan.options.option.isin(set(a.option))].copy()
+    cost = a.groupby("option").cost_usd.sum()
+    is_vm = used.platform == "vm"
+    family = used.get("family", pd.Series(None, index=used.index)).where(is_vm, "lambda")
+    arch = used.get("arch", pd.Series(None, index=used.index))
+    batch = used.get("batch", pd.Series(None, index=used.index))
+    return pd.DataFrame({
+        "option": used.option, "family": family.fillna("–"), "arch": arch.fillna("–"),
+        "batch": batch.map(lambda b: "–" if pd.isna(b) else f"{int(b)}"), "method": used.method,
+        "cost $": used.option.map(cost),
+    }).sort_values("cost $", ascending=False)
 
 
 def _runtime_rows(plan) -> list[tuple[str, str]]:

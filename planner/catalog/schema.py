@@ -17,11 +17,11 @@ One row is one measured (or derived) configuration of a model on a platform:
 | load_time_ms | ms | time to load the model into a fresh process (the cold-start component); empty where unknown |
 | accuracy_top1, accuracy_top5 | % | ImageNet top-1 / top-5 |
 | accuracy_source | - | ``measured`` or ``published`` |
-| method | - | ``measured`` (here), ``reference`` (copied from a cited measurement), ``scaled`` (analytic CPU-share scaling), ``extrapolated`` (derived by a documented rule) |
+| method | - | ``measured`` (run here by ``hetplan profile``), ``reference`` (measured on that hardware by someone else, cited), ``published`` (from a published benchmark, cited; a proxy model is named in ``source``), ``scaled`` (derived from another row by a documented rule whose ratio is cited in ``source``) |
 | host | - | where it was measured |
 | mxnet_version | - | |
 | timestamp | ISO 8601 | |
-| source | - | free text: citation or command |
+| source | - | citation or command; required (the rule, for ``scaled`` rows) |
 
 A row whose latency is empty records that the configuration could not run (out of memory or time).
 """
@@ -54,7 +54,7 @@ PROFILE_COLUMNS: tuple[str, ...] = (
     "source",
 )
 PLATFORMS = ("vm", "lambda")
-METHODS = ("measured", "reference", "scaled", "extrapolated")
+METHODS = ("measured", "reference", "published", "scaled")  # in order of directness (batching.prefer_direct)
 ACCURACY_SOURCES = ("measured", "published")
 
 # AWS Lambda: at 1,769 MB a function has the equivalent of one vCPU; at most 6 vCPUs (data/serverless.csv).

@@ -22,14 +22,15 @@ DEFAULT_INSTANCES = DATA_DIR / "instances.csv"
 DEFAULT_SERVERLESS = DATA_DIR / "serverless.csv"
 DEFAULT_MODELS = DATA_DIR / "models.csv"
 DEFAULT_PROFILE = DATA_DIR / "profiles" / "aws-reference.csv"
+FULL_PROFILE = DATA_DIR / "profiles" / "catalog.csv"  # aws-reference.csv + published-mxnet.csv (every family with rows)
 DEFAULT_TRACE = DATA_DIR / "traces" / "wits.csv.gz"
 
 # Column kinds: "str" (non-empty), "str?" (may be empty), "num>=0", "num>0", "num?" (empty or >= 0),
 # "int>=0", "int>0", "bool", and tuples of allowed strings.
 _INSTANCE_COLUMNS = {
     "instance_type": "str", "family": "str", "size": "str", "vcpus": "num>0", "memory_gib": "num>0",
-    "price_per_hour_usd": "num>0", "gpu": "str?", "gpu_count": "int>=0", "boot_seconds": "num>=0",
-    "price_verified": "bool",
+    "price_per_hour_usd": "num>0", "arch": ("x86_64", "arm64"), "gpu": "str?", "gpu_count": "int>=0",
+    "gpu_memory_gib": "num>=0", "burstable": "bool", "boot_seconds": "num>=0", "price_verified": "bool",
 }
 _SERVERLESS_COLUMNS = {
     "architecture": "str", "price_per_request_usd": "num>=0", "price_per_gb_second_usd": "num>0",
@@ -45,7 +46,7 @@ _PROFILE_KINDS = {
     "batch": "int>0", "latency_p50_ms": "num?", "latency_p90_ms": "num?", "latency_p99_ms": "num?",
     "throughput_rps": "num?", "concurrency": "int>0", "peak_memory_mb": "num?", "load_time_ms": "num?",
     "accuracy_top1": "num?", "accuracy_top5": "num?", "accuracy_source": ACCURACY_SOURCES, "method": METHODS,
-    "host": "str?", "mxnet_version": "str?", "timestamp": "str?", "source": "str?",
+    "host": "str?", "mxnet_version": "str?", "timestamp": "str?", "source": "str",
 }
 assert tuple(_PROFILE_KINDS) == PROFILE_COLUMNS
 
@@ -175,13 +176,27 @@ def load_models(path: str | Path | None = None) -> pd.DataFrame:
     return frame.set_index("model", drop=False)
 
 
-def load_profile(path: str | Path | None = None) -> pd.DataFrame:
-    """A profile in the profile schema (``hetplan.planner.catalog.schema``); rows with empty latency mean 'could not run'."""
+def load_profile(path: str | Path | None = None, instances: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A profile in the profile schema (``hetplan.planner.catalog.schema``); rows with empty latency mean 'could not run'.
+
+    Every row names its ``method`` (one of ``METHODS``) and its ``source``. With ``instances``, a vm row's
+    instance type must be in that catalog or be a local shape (``local-<N>vcpu``, the profiler's own)."""
     path = Path(path or DEFAULT_PROFILE)
     frame = _read_checked(path, _PROFILE_KINDS, "profile")
     vm_without_type = (frame.platform == "vm") & (frame.instance_type == "")
     if vm_without_type.any():
         row = int(vm_without_type.to_numpy().argmax())
         raise HetplanError(f"{path}, line {row + 2}, column 'instance_type': a vm row needs an instance type")
-    keys = ["model", "platform", "instance_type", "memory_mb", "batch"]
+    if instances is not None:
+        local = frame.instance_type.str.fullmatch(r"local-\d+vcpu")
+        unknown = (frame.platform == "vm") & ~frame.instance_type.isin(instances.index) & ~local
+        if unknown.any():
+            from hetplan.errors import did_you_mean
+
+            row = int(unknown.to_numpy().argmax())
+            name = frame.instance_type.iloc[row]
+            raise HetplanError(f"{path}, line {row + 2}, column 'instance_type': '{name}' is not in the instance catalog"
+                               f"{did_you_mean(name, instances.index)}; add it to instances.csv or fix the row")
+    # One row per configuration and method: sources may overlap (the planner keeps the most direct, batching.py).
+    keys = ["model", "platform", "instance_type", "memory_mb", "batch", "method"]
     return _unique(frame, keys, path, "configuration").reset_index(drop=True)
