@@ -2,6 +2,8 @@
 
 Run:  python benchmarks/bench_solve.py            (all cases; a few minutes)
       python benchmarks/bench_solve.py --quick    (the default case only)
+      python benchmarks/bench_solve.py --catalog  (``hetplan solve --slo 200ms`` on the default profile and on every
+                                                   shipped row, data/profiles/catalog.csv: options, variables, time)
 Each row solves the same request; the LP column is the LP relaxation of that row's model, the bound the
 best proven lower bound (the solver's, or the sum of chunk bounds for the decomposition).
 """
@@ -54,11 +56,34 @@ def planned(label, win, opts, targets, limits, time_limit, gap, chunk=None):
         f"{s['status']} ({s['method']})")
 
 
+def catalog_cases(time_limit: float) -> None:
+    """The whole ``hetplan solve`` (options, sizing, MILP, runtime) per profile and request."""
+    from hetplan.planner.optimize.workflow import PlanRequest, make_plan
+
+    print(f"{'profile':14s} {'request':28s} {'options':>8s} {'VM in MILP':>10s} {'vars':>7s} {'rows':>7s} "
+          f"{'gap':>7s} {'solve':>7s} {'total':>7s}  VM options used")
+    for name, path in (("aws-reference", catalog.DEFAULT_PROFILE), ("catalog", catalog.FULL_PROFILE)):
+        for label, extra in (("--slo 200ms", {}), ("--slo 500ms --load-scale 50 --hours 2",
+                                                    {"slo_s": 0.5, "load_scale": 50.0, "hours": 2.0})):
+            request = PlanRequest(**{"slo_s": 0.2, "profile": path, "time_limit_s": time_limit, **extra})
+            started = time.perf_counter()
+            plan = make_plan(request)
+            total = time.perf_counter() - started
+            s = plan.meta["solver"]
+            vm = plan.options[plan.options.platform == "vm"]
+            used = sorted(set(plan.assignments[plan.assignments.platform == "vm"].option))
+            print(f"{name:14s} {label:28s} {len(plan.options):8d} {len(vm):10d} {s['variables']:7d} {s['constraints']:7d} "
+                  f"{s['gap'] if s['gap'] is not None else float('nan'):7.2%} {s['seconds']:6.1f}s {total:6.1f}s  {', '.join(used)}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--catalog", action="store_true")
     args = parser.parse_args()
+    if args.catalog:
+        return catalog_cases(args.time_limit)
     targets = Targets(slo_s=0.2, mean_accuracy=0.70)
     print(f"{'case':44s} {'win':>5s} {'vars':>7s} {'rows':>7s} {'LP':>8s} {'cost':>9s} {'bound':>9s} {'gap':>7s} {'time':>8s}  status")
     wits = windows_for("wits", "5m", None)

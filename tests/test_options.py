@@ -22,7 +22,7 @@ def test_extrapolation_rule_reproduces_the_measured_caffenet_slots(reference):
     for itype in ("c5.xlarge", "c5.2xlarge"):
         row = derived[(derived.model == "caffenet") & (derived.instance_type == itype) & (derived.batch == 1)].iloc[0]
         assert row.concurrency == measured[measured.instance_type == itype].concurrency.iloc[0]  # 6 and 12
-        assert row.method == "extrapolated" and "c5.large" in row.source
+        assert row.method == "scaled" and "c5.large" in row.source
     # Only upward within a family, never to another family or to a measured size.
     assert set(derived.instance_type) == {"c5.xlarge", "c5.2xlarge", "c5.4xlarge"}
 
@@ -36,7 +36,7 @@ def test_capacity_never_exceeds_what_the_cpus_sustain(reference):
     # Busy latency: squeezenet on c5.2xlarge is served at c5.large's 20 ms per request, not its idle 10 ms.
     assert vm.loc["vm:squeezenet@c5.2xlarge", "latency_ms"] == 20.0
     assert vm.loc["vm:squeezenet@c5.2xlarge", "throughput_rps"] == pytest.approx(8 * 1000 / 20)
-    assert vm.loc["vm:squeezenet@c5.4xlarge", "method"] == "extrapolated"
+    assert vm.loc["vm:squeezenet@c5.4xlarge", "method"] == "scaled"
 
 
 def test_latency_basis_falls_back_to_lower_percentiles():

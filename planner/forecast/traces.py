@@ -245,6 +245,16 @@ def _frame(seconds: np.ndarray, requests: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"second": seconds.astype(np.int64), "requests": requests.astype(float)})
 
 
+def scaled(trace: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """The trace with every second's requests times ``factor`` (``--load-scale``), as whole requests: the
+    running total is rounded, so the total is the scaled total to within one request and no second drifts."""
+    if factor == 1.0:
+        return trace
+    total = np.floor(np.cumsum(trace.requests.to_numpy(float) * factor) + 0.5)
+    counts = np.diff(np.concatenate([[0.0], total]))
+    return trace.assign(requests=counts.astype(trace.requests.dtype if trace.requests.dtype.kind == "i" else float))
+
+
 def find_gaps(trace: pd.DataFrame) -> pd.DataFrame:
     """Missing stretches of a trace: one row per gap with ``start_s`` (first missing second) and ``length_s``."""
     sec = trace["second"].to_numpy()

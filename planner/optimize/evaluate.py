@@ -5,7 +5,7 @@ recomputed from the plan's own numbers and the catalog files, so a bug in the MI
 shows up as a :class:`Violation` named after what it breaks:
 
 - model rows: ``demand-window``, ``capacity-vm`` (with the window's own capacity where the sizing rule set
-  one), ``launch-vm``, ``no-launch-before-ready``, ``accuracy-window`` (overflowed requests count at the
+  one), ``batch-fill`` (each VM of a batched option gets the rate that fills its batch), ``launch-vm``, ``no-launch-before-ready``, ``accuracy-window`` (overflowed requests count at the
   overflow option's accuracy), ``overflow-cap``, ``concurrency-window``, ``quota-window``, ``budget``;
 - runtime (``planner/optimize/runtime.py``): the overflow and warm-pool costs of every window, from the catalog;
 - option rules: ``min-accuracy``, ``latency-slo`` (the exact M/D/c latency, ``queueing.latency_quantile``,
@@ -19,7 +19,7 @@ shows up as a :class:`Violation` named after what it breaks:
 
 Costs are recomputed with the *catalog's* prices, so a tampered option price is reported once, as
 ``catalog-price``, and the evaluation's costs are what the plan really costs. Accuracy is the catalog's
-where the option copies it (methods ``reference``/``published``), so an inflated accuracy cannot fake the
+where the option copies it (methods ``reference``/``published``/``scaled``), so an inflated accuracy cannot fake the
 target. A plan too malformed to read raises :class:`HetplanError`.
 """
 
@@ -35,7 +35,7 @@ from hetplan.planner.optimize.evaluate_windows import (ATOL_USD, RTOL, NUMBER, T
                                                        check_windows, close, servers)
 
 
-ACCURACY_METHODS = ("reference", "published")  # methods whose accuracy is the model catalog's top-1
+ACCURACY_METHODS = ("reference", "published", "scaled")  # methods whose accuracy is the model catalog's top-1
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,10 @@ def _check_vm_assignment(a: dict, o: dict, rate: float, count: float, targets: d
         bad("capacity-vm", name, f"rate {rate:.4g} req/s exceeds {count:g} VM(s) × {capacity:.4g} req/s")
     if count <= 0:
         return
+    fill = float(o.get("min_rate_rps") or 0.0)
+    if rate < count * fill * (1 - RTOL) - 1e-9:
+        bad("batch-fill", name, f"rate {rate:.4g} req/s cannot fill batches of {o.get('batch')} on {count:g} VM(s): "
+                                f"each needs {fill:.4g} req/s within the dispatch timeout")
     utilization = rate / (count * throughput)
     if isinstance(a.get("utilization"), NUMBER) and not close(float(a["utilization"]), utilization, 1e-9):
         bad("consistency", name, f"utilization {a['utilization']:.6g} is not rate/(count × throughput) = {utilization:.6g}")
@@ -274,7 +278,7 @@ def check_summary(plan: dict, options: dict, tally: Tally, out: list) -> None:
         if set(hours) != set(reported) or any(not close(reported[k], hours[k], 1e-9) for k in hours):
             out.append(Violation("summary", None, None, f"summary vm_hours {reported} differs from the recomputed {hours}"))
     if "extrapolated_options_used" in s:
-        used = sorted(n for n in tally.used if options[n]["method"] in ("extrapolated", "scaled"))
+        used = sorted(n for n in tally.used if options[n]["method"] == "scaled")
         if sorted(s["extrapolated_options_used"] or []) != used:
             out.append(Violation("summary", None, None, f"summary extrapolated_options_used "
                                                         f"{s['extrapolated_options_used']} should be {used}"))

@@ -9,6 +9,7 @@ Parameters
     M_t     expected (mean) rate in window t, req/s;  P_t the window's peak per-second rate (default L_t)
     k_to    requests/s (of L_t) one VM of option o carries in window t within the SLO: the sizing rule's
             per-window capacity, or the option's steady capacity at its utilization cap
+    ρ_o     requests/s one VM of option o must receive to fill its batch in time (0 at batch 1)
     p_o     $/hour of option o's instance type; D_o its boot-to-serving delay (boot + model load), s
     c_ℓ     $ per request on Lambda option ℓ; τ_ℓ its latency (s);  a_m top-1 of model m (fraction)
     n⁰_o    VMs of option o already serving when the horizon starts (default 0)
@@ -27,7 +28,9 @@ Objective (dollars)
     requests the window actually brings; overflow adds c_ℓ* · w_t · (M_t / L_t) · v[t,o].
 Constraints (names as in the code)
     demand-window[t]          Σ_o x[t,o] + Σ_ℓ f[t,ℓ] = L_t
-    capacity-vm[t,o]          x[t,o] − k_to · n[t,o] ≤ 0
+    capacity-vm[t,o]          x[t,o] − min(k_to, L_t) · n[t,o] ≤ 0   (L_t: valid for integral n, tighter LP)
+    batch-fill[t,o]           x[t,o] − ρ_o · n[t,o] ≥ 0   for batched options (ρ_o > 0: the rate that fills a
+                              batch within its dispatch timeout, ``planner/optimize/batching.py``)
     launch-vm[t,o]            u[t,o] − n[t,o] + n[t−1,o] ≥ 0            (n[−1,o] = n⁰_o; no row at t = 0 in the
                               free-start relaxation used for decomposition bounds)
     no-launch-before-ready[t,o] n[t,o] − n[t−1,o] ≤ 0  for windows with s_t < D_o (a VM launched now is not
@@ -39,6 +42,7 @@ Constraints (names as in the code)
     quota-window[t,i]         Σ_{o: i(o)=i} n[t,o] ≤ Q_i
     budget                    objective ≤ B
 Tightening (valid for some optimal plan, so the optimum is unchanged)
+    n[t,o] ≤ ⌊L_t / ρ_o⌋ for batched options (x ≤ L_t and x ≥ ρ_o n).
     n[t,o] ≤ ⌈L_t / k_to⌉ where D_o ≤ w_t: a VM beyond that carries no traffic, and dropping it for the
     window saves p_o·w_t while a later relaunch costs only p_o·D_o ≤ p_o·w_t. Elsewhere n[t,o] ≤ max_t ⌈L_t / k_to⌉
     (over the whole horizon when the model is a chunk of it).
@@ -86,6 +90,14 @@ class Windows:
                        None if self.peak_rps is None else self.peak_rps[part],
                        None if self.overflow_cuts is None else self.overflow_cuts.slice(first, last))
 
+    def select_vm(self, columns: np.ndarray) -> "Windows":
+        """The same windows for a subset of the VM options (their capacity and overflow columns)."""
+        cuts = self.overflow_cuts
+        if cuts is not None:
+            cuts = type(cuts)(cuts.intercept[:, columns], cuts.slope[:, columns], cuts.full_ratio[:, columns])
+        capacity = None if self.capacity_rps is None else np.asarray(self.capacity_rps)[:, columns]
+        return Windows(self.start_s, self.duration_s, self.demand_rps, self.mean_rps, capacity, self.peak_rps, cuts)
+
     def vm_capacity(self, options: Options) -> np.ndarray:
         """(windows × VM options) k_to: the sizing rule's, else each option's steady capacity in every window."""
         if self.capacity_rps is not None:
@@ -117,6 +129,7 @@ def build_model(windows: Windows, options: Options, limits: Limits = Limits(), t
     _add_variables(b, windows, options, limits, tighten)
     add_demand(b, windows, options)
     add_vm_capacity(b, windows, options)
+    add_batch_fill(b, windows, options)
     add_launches(b, windows, options, limits)
     add_no_launch_before_ready(b, windows, options, limits)
     if limits.overflow_option is not None:
@@ -171,6 +184,8 @@ def _add_variables(b: _Builder, windows: Windows, options: Options, limits: Limi
     if not tighten:
         ub = np.broadcast_to(np.maximum(global_ub, 1e3), (T, V)) if V else np.zeros((T, 0))
     ub = np.where(boot_mask(windows, options, limits), np.minimum(ub, n0[None, :]), ub)
+    fill = fill_rates(options)
+    ub = np.where(fill[None, :] > 0, np.minimum(ub, np.floor(demand[:, None] / np.maximum(fill[None, :], 1e-12) + 1e-9)), ub)
     b.add_vars("vm-count", (T, V), price_s[None, :] * windows.duration_s[:, None], 0.0, ub, True)
     b.add_vars("vm-rate", (T, V), 0.0, 0.0, np.minimum(demand[:, None], capacity * ub), False)
     b.add_vars("vm-launch", (T, V), price_s[None, :] * boot[None, :], 0.0, ub, False)
@@ -198,13 +213,40 @@ def add_demand(b: _Builder, windows: Windows, options: Options) -> None:
 
 
 def add_vm_capacity(b: _Builder, windows: Windows, options: Options) -> None:
-    """capacity-vm[t,o]:  x[t,o] − k_to · n[t,o] ≤ 0."""
+    """capacity-vm[t,o]:  x[t,o] − min(k_to, L_t) · n[t,o] ≤ 0.
+
+    ``min(k_to, L_t)`` is ``k_to`` tightened for the LP: with n integral, x ≤ L_t ≤ L_t · n whenever n ≥ 1, and
+    x = 0 when n = 0, so no integral plan is cut off, while the relaxation can no longer serve a whole window
+    with a sliver of one large VM (a GPU whose one VM carries more than the window brings)."""
     T, V = len(windows), len(options.vm)
     t, o = _grid(T, V)
     first = b.add_rows("capacity-vm", T * V, -np.inf, 0.0, [f"{ti},{name}" for ti, name in zip(t, options.vm.option.to_numpy()[o])])
     rows = first + np.arange(T * V)
     b.add_terms(rows, b.blocks["vm-rate"].index(t, o), 1.0)
-    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -windows.vm_capacity(options)[t, o])
+    capacity = np.minimum(windows.vm_capacity(options), windows.demand_rps[:, None])
+    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -capacity[t, o])
+
+
+def fill_rates(options: Options) -> np.ndarray:
+    """ρ_o per VM option (0 where the options carry no batch-fill rate)."""
+    if "min_rate_rps" not in options.vm:
+        return np.zeros(len(options.vm))
+    return options.vm.min_rate_rps.fillna(0.0).to_numpy(float)
+
+
+def add_batch_fill(b: _Builder, windows: Windows, options: Options) -> None:
+    """batch-fill[t,o]:  x[t,o] − ρ_o · n[t,o] ≥ 0 for options with ρ_o > 0 (each VM gets enough requests to fill
+    its batch within the dispatch timeout)."""
+    fill = fill_rates(options)
+    batched = np.flatnonzero(fill > 0)
+    if not len(batched):
+        return
+    t, k = _grid(len(windows), len(batched))
+    o = batched[k]
+    first = b.add_rows("batch-fill", len(t), 0.0, np.inf, [f"{ti},{name}" for ti, name in zip(t, options.vm.option.to_numpy()[o])])
+    rows = first + np.arange(len(t))
+    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), 1.0)
+    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -fill[o])
 
 
 def add_launches(b: _Builder, windows: Windows, options: Options, limits: Limits) -> None:
@@ -260,6 +302,9 @@ def add_overflow(b: _Builder, windows: Windows, options: Options) -> None:
     cuts = windows.overflow_cuts
     K = cuts.intercept.shape[2]
     t, o, k = (g.ravel() for g in np.meshgrid(np.arange(T), np.arange(V), np.arange(K), indexing="ij"))
+    # a segment past the point where nothing overflows reads v ≥ 0, which the bound already says: left out
+    live = (np.abs(cuts.intercept[t, o, k]) > 1e-12) | (np.abs(cuts.slope[t, o, k]) > 1e-12)
+    t, o, k = t[live], o[live], k[live]
     names = options.vm.option.to_numpy()
     first = b.add_rows("overflow-vm", len(t), 0.0, np.inf, [f"{ti},{names[oi]},{ki}" for ti, oi, ki in zip(t, o, k)])
     rows = first + np.arange(len(t))

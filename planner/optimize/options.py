@@ -11,7 +11,11 @@ Rules (documented in planner/README.md):
   under load each slot has about one vCPU). So capacity grows with vCPUs, never faster. The VM then
   runs at the highest utilization whose queueing keeps the latency percentile inside the SLO
   (``queueing.max_utilization``); ``capacity_rps`` is the throughput at that utilization.
-- **Extrapolated VM rows**: a (model, instance type) pair without a profile row takes the row of the largest
+- **Batching** (``batching.py``): one option per (model, instance type, batch size); a batch waits at most
+  its dispatch timeout to fill, counted in its latency, and the MILP keeps each VM's rate high enough to fill it.
+- **Burstable types** (``burstable`` in the instance catalog: t3, t4g) are excluded with that reason: their
+  sustained CPU is a credit-limited share, and the planner never takes them as full-speed CPUs.
+- **Scaled VM rows** (``method=scaled``): a (model, CPU instance type) pair without a profile row takes the row of the largest
   measured *smaller* size of the same family, with concurrency scaled by the vCPU ratio and the smaller
   size's latency (bigger sizes are never slower per request on these profiles, so this is conservative).
   In the AWS reference profile caffenet holds 3 / 6 / 12 slots on c5.large / xlarge / 2xlarge: exactly this rule.
@@ -31,6 +35,7 @@ import pandas as pd
 
 from hetplan.planner.catalog import ServerlessPricing
 from hetplan.errors import HetplanError, did_you_mean
+from hetplan.planner.optimize.batching import dispatch_timeout_ms, fill_rate_rps, option_name, prefer_direct
 from hetplan.planner.optimize.queueing import max_utilization
 
 _PERCENTILE_COLUMNS = ((0.99, "latency_p99_ms"), (0.90, "latency_p90_ms"), (0.50, "latency_p50_ms"))
@@ -47,6 +52,7 @@ class Targets:
     models: tuple[str, ...] | None = None
     instance_types: tuple[str, ...] | None = None
     max_utilization: float = 0.95
+    max_rate_rps: float | None = None  # the highest rate a window routes (batches that need more never fill)
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,11 @@ def latency_for(rows: pd.DataFrame, percentile: float) -> tuple[pd.Series, pd.Se
 
 
 def extrapolate_family(profile: pd.DataFrame, instances: pd.DataFrame) -> pd.DataFrame:
-    """VM rows for larger sizes of a measured family (see module docstring), marked ``method=extrapolated``."""
-    vm = profile[(profile.platform == "vm") & profile.instance_type.isin(instances.index)]
+    """VM rows for larger sizes of a measured CPU family (see module docstring), marked ``method=scaled``.
+
+    GPU types are left alone: their throughput follows the GPU count, not the vCPUs."""
+    cpu_types = instances.index[instances.gpu_count == 0]
+    vm = profile[(profile.platform == "vm") & profile.instance_type.isin(cpu_types)]
     if vm.empty:
         return profile.iloc[0:0]
     measured = set(zip(vm.model, vm.instance_type))
@@ -97,8 +106,8 @@ def extrapolate_family(profile: pd.DataFrame, instances: pd.DataFrame) -> pd.Dat
             rows = base.assign(
                 instance_type=target.instance_type, vcpus=target.vcpus, memory_mb=target.memory_gib * 1024,
                 concurrency=np.maximum(1, np.round(base.concurrency * ratio)).astype(int),
-                throughput_rps=base.throughput_rps * ratio, method="extrapolated",
-                source=f"extrapolated from {base_type} (same family, slots and throughput × vCPU ratio)",
+                throughput_rps=base.throughput_rps * ratio, method="scaled",
+                source=f"scaled from {base_type} (same family: slots and throughput × the catalog's vCPU ratio)",
             )
             new_rows.append(rows.drop(columns="family", errors="ignore"))
     if not new_rows:
@@ -110,7 +119,7 @@ def map_local_shapes(profile: pd.DataFrame, instances: pd.DataFrame, family: str
     """Take VM rows measured on local CPU shapes (``local-Nvcpu``) as the ``family`` size with N vCPUs.
 
     An explicit user assumption (``--local-as-family``): the local CPU stands in for that family's.
-    The rows become ``method=extrapolated`` so plans list them; shapes with no such size are dropped.
+    The rows become ``method=scaled`` so plans list them; shapes with no such size are dropped.
     """
     sizes = instances[instances.family == family]
     if sizes.empty:
@@ -119,7 +128,7 @@ def map_local_shapes(profile: pd.DataFrame, instances: pd.DataFrame, family: str
     local = (profile.platform == "vm") & profile.instance_type.str.match(r"^local-\d+vcpu$")
     mapped = profile.loc[local].assign(instance_type=lambda f: f.vcpus.map(by_vcpus))
     mapped = mapped.dropna(subset=["instance_type"])
-    mapped = mapped.assign(memory_mb=mapped.instance_type.map(instances.memory_gib) * 1024, method="extrapolated",
+    mapped = mapped.assign(memory_mb=mapped.instance_type.map(instances.memory_gib) * 1024, method="scaled",
                            source=profile.loc[mapped.index, "instance_type"] + " measurement taken as " + mapped.instance_type)
     return pd.concat([profile.loc[~local], mapped], ignore_index=True)
 
@@ -150,6 +159,7 @@ def build_options(profile: pd.DataFrame, instances: pd.DataFrame, serverless: Se
     """All (model, platform) options with latency, capacity and cost; unusable ones in ``rejected``."""
     _check_names(targets, profile, instances)
     profile = pd.concat([profile, extrapolate_family(profile, instances)], ignore_index=True)
+    profile = prefer_direct(profile)
     if targets.models:
         profile = profile[profile.model.isin(targets.models)]
     profile = profile.assign(accuracy=_accuracy(profile, models))
@@ -177,7 +187,11 @@ def _vm_options(profile: pd.DataFrame, instances: pd.DataFrame, targets: Targets
     if targets.instance_types:
         rows = _reject(rows, ~rows.instance_type.isin(targets.instance_types), "instance type not selected", rejected)
     rows = _reject(rows, rows.latency_ms.isna(), "could not run there (profile has no latency)", rejected)
-    rows["latency_ms"] = np.maximum(rows.latency_ms, _busy_latency(rows, instances))
+    burstable = rows.instance_type.map(instances.burstable).fillna(False).astype(bool) if "burstable" in instances else None
+    if burstable is not None:
+        rows = _reject(rows, burstable, "burstable type (CPU credits): excluded, never taken as a full-speed CPU", rejected)
+    single = rows.batch == 1
+    rows.loc[single, "latency_ms"] = np.maximum(rows.latency_ms[single], _busy_latency(rows[single], instances))
     # Batch > 1 is credited only where throughput was measured: the reference batch latencies exceed what the CPUs can do.
     rows = _reject(rows, (rows.batch > 1) & rows.throughput_rps.isna(), "batched row without measured throughput", rejected)
     inst = instances.loc[rows.instance_type]
@@ -187,27 +201,40 @@ def _vm_options(profile: pd.DataFrame, instances: pd.DataFrame, targets: Targets
         rows = _reject(rows, rows.accuracy < targets.min_accuracy - 1e-12, "accuracy below --min-accuracy", rejected)
     rows = _reject(rows, rows.latency_ms > targets.slo_s * 1000, "latency above the SLO", rejected)
     inst = instances.loc[rows.instance_type]
-    servers = np.maximum(1, np.minimum(rows.concurrency.to_numpy(), np.floor(inst.vcpus.to_numpy()))).astype(int)
+    calls = np.maximum(1, np.minimum(rows.concurrency.to_numpy(), np.floor(inst.vcpus.to_numpy()))).astype(int)
+    servers = calls * rows.batch.to_numpy().astype(int)  # requests held at once: calls × batch (batching.py)
     throughput = rows.throughput_rps.fillna(pd.Series(servers * 1000.0 / rows.latency_ms.to_numpy(), index=rows.index))
+    timeout = dispatch_timeout_ms(rows.batch, rows.latency_ms, targets.slo_s)
+    fill = fill_rate_rps(rows.batch, timeout)
+    keep = fill <= throughput * targets.max_utilization
+    if targets.max_rate_rps is not None:
+        keep &= fill <= targets.max_rate_rps
+    rows = _reject(rows, ~keep, "batch cannot fill within the SLO at a rate one VM carries or the load brings", rejected)
+    inst, servers, throughput, timeout, fill = (inst[keep.to_numpy()], servers[keep.to_numpy()], throughput[keep],
+                                                timeout[keep], fill[keep])
+    latency = rows.latency_ms + timeout  # the call plus the wait for the batch to fill
     utilization = np.array([
         max_utilization(lat / 1000.0, int(c), targets.slo_s, targets.percentile, targets.max_utilization)
-        for lat, c in zip(rows.latency_ms, servers)
+        for lat, c in zip(latency, servers)
     ])
     out = pd.DataFrame({
         "model": rows.model, "instance_type": rows.instance_type, "batch": rows.batch,
         "accuracy": rows.accuracy, "price_per_hour_usd": inst.price_per_hour_usd.to_numpy(),
         "boot_seconds": inst.boot_seconds.to_numpy() + rows.load_time_ms.fillna(0).to_numpy() / 1000.0,
-        "latency_ms": rows.latency_ms, "latency_basis": rows.latency_basis, "servers": servers,
+        "latency_ms": latency, "latency_basis": rows.latency_basis, "servers": servers,
         "throughput_rps": throughput, "utilization": utilization, "capacity_rps": throughput * utilization,
+        "fill_wait_ms": timeout, "min_rate_rps": fill,
         "memory_mb": inst.memory_gib.to_numpy() * 1024, "load_time_ms": rows.load_time_ms,
         "peak_memory_mb": rows.peak_memory_mb, "accuracy_source": rows.accuracy_source, "method": rows.method,
+        "family": inst.family.to_numpy(), "arch": inst.arch.to_numpy() if "arch" in inst else "x86_64",
+        "source": rows.source,
     })
     out = _reject(out.assign(platform="vm", config=out.instance_type), out.utilization <= 0,
                   "queueing leaves no headroom under the SLO", rejected)
-    # One row per (model, type): the batch size with the most capacity under the SLO.
-    out = out.sort_values("capacity_rps", ascending=False).drop_duplicates(["model", "instance_type"])
-    out = out.sort_values(["model", "price_per_hour_usd", "instance_type"]).reset_index(drop=True)
-    out.insert(0, "option", "vm:" + out.model + "@" + out.instance_type)
+    out = _reject(out, out.min_rate_rps > out.capacity_rps, "batch cannot fill within the SLO at a rate one VM carries "
+                  "under its utilization cap", rejected)
+    out = out.sort_values(["model", "price_per_hour_usd", "instance_type", "batch"]).reset_index(drop=True)
+    out.insert(0, "option", option_name(out.model, out.instance_type, out.batch))
     return out.drop(columns=["platform", "config"]), _concat(rejected)
 
 
@@ -268,7 +295,7 @@ def prune_dominated(options: Options, quota_types: frozenset[str] = frozenset(),
     """Drop options another option beats in every respect (exact twins: keep the first, which breaks symmetry).
 
     VM option *i* is dominated by *r* VMs of option *j* (r = 1, 2, …; any model) when accuracy_j ≥ accuracy_i,
-    r·price_j ≤ price_i, r·capacity_j ≥ capacity_i and r·price_j·boot_j ≤ price_i·boot_i: any plan using *i*
+    r·price_j ≤ price_i, r·capacity_j ≥ capacity_i and r·price_j·boot_j ≤ price_i·boot_i and r·ρ_j ≤ ρ_i (the batch-fill rates, ``batching.py``): any plan using *i*
     can use r·*j* instead at no more cost, and the mean accuracy does not fall. Types under a quota never
     dominate (they might not be available). Lambda option *i* is dominated by an option no less accurate,
     no dearer per request and no slower (so it uses no more of the concurrency limit).
@@ -309,8 +336,8 @@ def _vm_dominates(j, i, capacity_j: np.ndarray, capacity_i: np.ndarray) -> bool:
         return False
     for r in range(1, 65):
         price, capacity, boot = r * j.price_per_hour_usd, r * capacity_j, r * j.price_per_hour_usd * j.boot_seconds
-        if price > i.price_per_hour_usd + eps:
-            return False
+        if price > i.price_per_hour_usd + eps or r * getattr(j, "min_rate_rps", 0.0) > getattr(i, "min_rate_rps", 0.0) + eps:
+            return False  # r VMs of j need r·ρ_j to fill their batches: no more than i's VM guarantees
         if np.all(capacity >= capacity_i - eps) and boot <= i.price_per_hour_usd * i.boot_seconds + eps:
             strictly = (price < i.price_per_hour_usd - eps or np.any(capacity > capacity_i + eps)
                         or boot < i.price_per_hour_usd * i.boot_seconds - eps)

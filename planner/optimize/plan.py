@@ -132,6 +132,8 @@ def option_table(model: MilpModel) -> pd.DataFrame:
         "price_per_hour_usd": vm.price_per_hour_usd, "boot_seconds": vm.boot_seconds,
         "load_time_ms": vm.get("load_time_ms"), "peak_memory_mb": vm.get("peak_memory_mb"),
         "accuracy_source": vm.get("accuracy_source", "published"), "method": vm.method,
+        "batch": vm.get("batch", 1), "fill_wait_ms": vm.get("fill_wait_ms", 0.0), "min_rate_rps": vm.get("min_rate_rps", 0.0),
+        "family": vm.get("family"), "arch": vm.get("arch"),
     })
     lam_part = pd.DataFrame({
         "option": lam.option, "model": lam.model, "platform": "lambda", "instance_type": None,
@@ -142,7 +144,8 @@ def option_table(model: MilpModel) -> pd.DataFrame:
         "method": lam.method,
     })
     table = pd.concat([vm_part, lam_part], ignore_index=True)
-    table["servers"] = table.servers.astype("Int64")  # whole numbers in JSON; null for Lambda rows
+    for column in ("servers", "batch"):  # whole numbers in JSON; null for Lambda rows
+        table[column] = table[column].astype("Int64")
     return table
 
 
@@ -225,7 +228,7 @@ def summarize(plan: Plan) -> dict:
     if a.empty:
         return {"total_cost_usd": 0.0, "vm_cost_usd": 0.0, "lambda_cost_usd": 0.0, "requests": requests,
                 "cost_per_million_usd": 0.0, "mean_accuracy": None, "lambda_share": 0.0, "vm_hours": {},
-                "extrapolated_options_used": []}
+                "extrapolated_options_used": [], "methods_used": []}
     vm = a[a.platform == "vm"]
     lam = a[a.platform == "lambda"]
     duration = (w.set_index("index").end_s - w.set_index("index").start_s)
@@ -246,7 +249,8 @@ def summarize(plan: Plan) -> dict:
                                / weight.sum()) if weight.sum() else None,
         "lambda_share": float((lam.share * lam.window.map(served)).sum() / requests) if requests else 0.0,
         "vm_hours": {k: float(v) for k, v in (vm["count"] * vm.window.map(duration) / 3600).groupby(vm.instance_type).sum().items()},
-        "extrapolated_options_used": [o for o in used if methods.get(o) in ("extrapolated", "scaled")],
+        "extrapolated_options_used": [o for o in used if methods.get(o) == "scaled"],
+        "methods_used": sorted({str(methods[o]) for o in used if o in methods}),
     }
 
 

@@ -39,7 +39,14 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     if decompose:
         result, method = _solve_decomposed(model, windows, options, limits, solver, time_limit_s, gap, chunk), "decomposed"
     else:
-        result, method = backend(model, SolveOptions(time_limit_s=time_limit_s, gap=gap)), "full"
+        spent = time.perf_counter() - started
+        start = None if spent > time_limit_s / 3 else \
+            _restricted_start(model, windows, options, limits, lp, solver, time_limit_s / 3 - spent, gap)
+        left = max(time_limit_s - (time.perf_counter() - started), 1e-3)  # the whole solve keeps --time-limit
+        result, method = backend(model, SolveOptions(time_limit_s=left, gap=gap, start=start)), "full"
+        if start is not None and (result.values is None or result.objective > float(model.cost @ start) + 1e-9):
+            result = dataclasses.replace(result, values=start, objective=float(model.cost @ start),
+                                         status=Status.FEASIBLE if result.status != Status.OPTIMAL else result.status)
     if result.values is None:
         if result.status == Status.INFEASIBLE:
             raise Infeasible(explain_infeasible(windows, options, targets, limits))
@@ -56,6 +63,40 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     full_meta.setdefault("limits", {})
     full_meta["limits"] = {**full_meta["limits"], "initial_vms": dict(limits.initial_vms)}
     return build_plan(model, result.values, full_meta, targets.percentile)
+
+
+def _restricted_start(model: MilpModel, windows: Windows, options: Options, limits: Limits, lp: SolveResult,
+                      solver: str, time_limit_s: float, gap: float) -> np.ndarray | None:
+    """A first plan for the full MILP: the MILP over the VM options its LP relaxation uses (plus those with
+    initial VMs), as a full-model vector with every other option at zero, which is feasible for the full model.
+
+    Why: many near-equal options (batch sizes, families) slow the solver's search for a first good plan; the
+    LP's own choice is usually where the optimum lies. The full MILP then starts from this plan and proves
+    (or improves) it: the reported bound is always the full model's. None when the restriction finds no plan.
+    """
+    if lp.values is None or len(options.vm) <= 2:
+        return None
+    used = (model.values(lp.values, "vm-rate").max(axis=0, initial=0.0) > 1e-7) | \
+           (model.values(lp.values, "vm-count").max(axis=0, initial=0.0) > 1e-7) | \
+           options.vm.option.isin(list(limits.initial_vms)).to_numpy()
+    keep = np.flatnonzero(used)
+    if len(keep) == len(options.vm):
+        return None
+    sub_options = dataclasses.replace(options, vm=options.vm.iloc[keep].reset_index(drop=True))
+    sub = build_model(windows.select_vm(keep), sub_options, limits)
+    result = get_backend(solver)(sub, SolveOptions(time_limit_s=time_limit_s, gap=gap))
+    if result.values is None:
+        return None
+    start = np.zeros(model.num_vars)
+    for name, block in model.blocks.items():
+        values = np.zeros(block.shape)
+        part = sub.values(result.values, name)
+        if name == "lambda-rate":
+            values[:] = part
+        else:
+            values[:, keep] = part
+        start[block.offset:block.offset + block.size] = values.ravel()
+    return start
 
 
 def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limits: Limits, solver: str,

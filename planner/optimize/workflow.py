@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hetplan.planner import catalog
 from hetplan.planner.catalog.observe import profile_with_feedback
+from hetplan.planner.catalog.schema import METHODS
 from hetplan.errors import HetplanError, Infeasible, did_you_mean
 from hetplan.planner.optimize.model import Limits, Windows
 from hetplan.planner.optimize.options import Targets, build_options, map_local_shapes, prune_dominated
@@ -43,6 +44,7 @@ class PlanRequest:
     models_catalog: Path = catalog.DEFAULT_MODELS
     lambda_architecture: str = "x86_64"
     local_as_family: str | None = None  # take local-Nvcpu profile rows as this family's N-vCPU size
+    trust: tuple[str, ...] | None = None  # only profile rows of these methods (None: all four)
     models: tuple[str, ...] | None = None
     instance_types: tuple[str, ...] | None = None
     lambda_concurrency: int | None = None
@@ -190,6 +192,21 @@ def _overflow_windows(stats, seconds, options, targets: Targets, request: PlanRe
     return windows, pruned, rule
 
 
+def trusted_rows(profile, trust: tuple[str, ...] | None):
+    """The profile rows whose ``method`` is in ``trust`` (``--trust``); all rows when ``trust`` is None."""
+    if trust is None:
+        return profile
+    unknown = [m for m in trust if m not in METHODS]
+    if unknown:
+        raise HetplanError(f"--trust names the unknown method '{unknown[0]}'{did_you_mean(unknown[0], METHODS)}: "
+                           f"use a comma-separated subset of {','.join(METHODS)}")
+    kept = profile[profile.method.isin(trust)]
+    if kept.empty:
+        raise HetplanError(f"no profile row has a method in --trust {','.join(trust)}: the profile's methods are "
+                           f"{', '.join(sorted(set(profile.method)))}")
+    return kept.reset_index(drop=True)
+
+
 def make_plan(request: PlanRequest, on_stage=None) -> Plan:
     """The plan for ``request``: options from the profile, windows sized from the trace, the MILP solved, the
     runtime priced. ``on_stage(text)`` hears each stage as it starts (the CLI's progress bar)."""
@@ -206,9 +223,10 @@ def make_plan(request: PlanRequest, on_stage=None) -> Plan:
     profile_path = request.profile
     if request.feedback is not None:
         profile_path = profile_with_feedback(request.profile, request.feedback, skip_bad=request.skip_bad_log_lines)
-    profile = catalog.load_profile(profile_path)
+    profile = catalog.load_profile(profile_path, instances)
     if request.local_as_family:
         profile = map_local_shapes(profile, instances, request.local_as_family)
+    profile = trusted_rows(profile, request.trust)
     mean_accuracy = request.effective_mean_accuracy()
     targets = Targets(slo_s=request.slo_s, percentile=request.percentile, min_accuracy=request.min_accuracy,
                       mean_accuracy=mean_accuracy, models=request.models, instance_types=request.instance_types,
@@ -218,11 +236,14 @@ def make_plan(request: PlanRequest, on_stage=None) -> Plan:
             raise HetplanError(f"unknown instance type '{name}' in --quota{did_you_mean(name, instances.index)}")
     if request.sizing not in SIZING_RULES:
         raise HetplanError(f"unknown sizing rule '{request.sizing}'{did_you_mean(request.sizing, SIZING_RULES)}")
-    stage("building options")
-    options = build_options(profile, instances, serverless, models, targets)
-    explain_options(options, targets)  # nothing usable: say what to relax before any work
     stage("reading the trace")
     stats, seconds = load_window_seconds(request)
+    stage("building options")
+    # a batch no window's rate can fill never enters (batching.py); the rate the MILP routes is at most this
+    highest = float(max(stats.mean_rps.max(), stats.central_rps.max())) if len(stats) else 0.0
+    targets = dataclasses.replace(targets, max_rate_rps=highest)
+    options = build_options(profile, instances, serverless, models, targets)
+    explain_options(options, targets)  # nothing usable: say what to relax before the MILP
     stage("sizing the windows")
     windows, options, sizing = sized_windows(stats, seconds, options, targets, request)
     unknown = [name for name in request.initial_vms if name not in set(options.vm.option)]
@@ -242,7 +263,8 @@ def make_plan(request: PlanRequest, on_stage=None) -> Plan:
                     "min_accuracy": request.min_accuracy, "mean_accuracy": mean_accuracy,
                     "max_utilization": request.max_utilization,
                     "models": list(request.models) if request.models else None,
-                    "instance_types": list(request.instance_types) if request.instance_types else None},
+                    "instance_types": list(request.instance_types) if request.instance_types else None,
+                    "trust": list(request.trust) if request.trust else list(METHODS)},
         "load": {"window_s": request.window_s, "quantile": request.quantile, "predictor": request.predictor,
                  "sizing": sizing,
                  "windows": len(windows), "gaps": request.gaps, "load_scale": request.load_scale,
