@@ -103,6 +103,22 @@ def require_mxnet() -> None:
         raise HetplanError("install the profiler: pip install 'hetplan[profile]' (mxnet is not installed)")
 
 
+def require_device(device: str) -> None:
+    """``--device gpu`` needs a GPU that this MXNet build can see; say so (exit 2) rather than measure the CPU."""
+    if device not in ("cpu", "gpu"):
+        raise HetplanError(f"--device {device!r}: use cpu or gpu")
+    if device == "cpu":
+        return
+    import mxnet as mx
+
+    gpus = mx.context.num_gpus()
+    if gpus == 0:
+        raise HetplanError("--device gpu: this MXNet sees no GPU (mx.context.num_gpus() = 0; a CPU-only build, or no "
+                           "NVIDIA GPU and driver): run on a GPU instance with a CUDA build, e.g. pip install mxnet-cu112")
+    raise HetplanError(f"--device gpu: {gpus} GPU(s) found, but measuring on a GPU is not implemented yet; "
+                       "use the published GPU rows (data/profiles/published-mxnet.csv)")
+
+
 @profile_app.callback(invoke_without_command=True)
 def profile(
     ctx: typer.Context,
@@ -117,6 +133,7 @@ def profile(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run: skip rows already in --out.")] = False,
     quick: Annotated[bool, typer.Option(help="Few repetitions: a smoke run, not a careful profile.")] = False,
     repetitions: Annotated[Optional[int], typer.Option(help="Exactly this many timed calls per measurement.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, or gpu (needs a CUDA build of MXNet and an NVIDIA GPU).")] = "cpu",
     json_output: JsonFlag = False,
     plain: PlainFlag = False,
     quiet: QuietFlag = False,
@@ -130,6 +147,7 @@ def profile(
     if ctx.invoked_subcommand is not None:
         return
     require_mxnet()
+    require_device(device)
     from hetplan.commands.output.results import profile_records, show_profile
     from hetplan.profiler.runner import run_profile
 

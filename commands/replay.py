@@ -181,6 +181,12 @@ def simulate_command(
     requests = requests[(requests.second >= first) & (requests.second < last)]
     if requests.empty:
         raise HetplanError(f"the trace '{trace.name}' has no seconds in the plan's span {first:g}..{last:g} s")
+    scale = float(data.get("load", {}).get("load_scale") or 1.0)
+    if scale != 1.0:  # the plan was made for this multiple of the trace: replay the same load
+        from hetplan.planner.forecast.traces import scaled
+
+        requests = scaled(requests, scale)
+        view.note(f"replaying {scale:g} × the trace's requests, as the plan's --load-scale")
     deployment = plan_deployment(data, overflow=spill, name=plan.stem, end_s=last)
     keep = parse_duration(keep_alive) if keep_alive else float((runtime or {}).get("keep_alive_s", 600.0))
     width = parse_duration(window) if window else float(data.get("load", {}).get("window_s", 300))

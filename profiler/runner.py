@@ -160,6 +160,14 @@ def _measure(job: Job, context: _Context, accuracy: Accuracy) -> Outcome:
     calls = len(run.result["latencies_ms"])
     source = (f"hetplan profile: {calls} timed calls after {config.repetitions.warmup} warm-up; {limits}; {weights}; "
               "load time = import + build + weights + first call")
+    peak = run.result.get("peak_memory_mb")
+    if shape.platform == "lambda" and peak is not None and float(peak) > shape.memory_mb:
+        # The cgroup charges only the pages this process faulted in; library pages already cached on the host are
+        # not charged, so a run can finish under the limit although Lambda, which charges them, would kill it.
+        why = f"peak memory {float(peak):.0f} MB exceeds the {shape.memory_mb} MB Lambda size"
+        row = base_row(job, accuracy, config.host, context.mxnet_version, "measured", f"not runnable: {why}; {limits}")
+        row["peak_memory_mb"] = round(float(peak), 1)
+        return Outcome(job, "not runnable", row, why)
     row = measured_row(job, run.result, accuracy, config.host, context.mxnet_version, source)
     return Outcome(job, "measured", row)
 

@@ -172,6 +172,21 @@ def test_lambda_sizes_run_under_cpu_quota_and_memory_limit(tmp_path, plugin, mon
     assert list(Path("/sys/fs/cgroup").rglob(f"hetplan-profile-{os.getpid()}-*")) == []  # removed after use
 
 
+def test_a_lambda_row_that_peaks_above_its_memory_size_is_not_runnable(tmp_path, plugin):
+    # The cgroup charges only the pages the worker faults in: library pages the host has cached are free, so a
+    # process can finish under a 200 MB limit while its resident peak (squeezenet: about 225 MB) is above it.
+    # Lambda charges them, so such a row must not read as measured.
+    out = tmp_path / "p.csv"
+    result = profile("--models", "squeezenet", "--vcpus", "none", "--lambda-memory", "200", "--repetitions", "2",
+                     "--out", str(out))
+    assert result.exit_code == 0, result.output
+    row = by_shape(read_rows(out))[("squeezenet", "lambda-200", "1")]
+    assert row["latency_p50_ms"] == "" and row["source"].startswith("not runnable")
+    assert ("exceeds the 200 MB Lambda size" in row["source"] and float(row["peak_memory_mb"]) > 200) or \
+        "out of memory at the 200 MB limit" in row["source"]
+    assert "not runnable" in result.output
+
+
 def test_without_cgroups_lambda_rows_are_scaled_not_measured(tmp_path, monkeypatch):
     monkeypatch.setattr(cgroups, "support", lambda: (False, "test: cgroups switched off"))
     out = tmp_path / "p.csv"
@@ -179,7 +194,8 @@ def test_without_cgroups_lambda_rows_are_scaled_not_measured(tmp_path, monkeypat
     base.update(model="squeezenet", platform="vm", instance_type="local-1vcpu", memory_mb=str(_vm_memory_mb(None)), vcpus="1.0",
                 batch="1", latency_p50_ms="50.0", latency_p90_ms="55.0", latency_p99_ms="60.0",
                 throughput_rps="20.0", concurrency="1", peak_memory_mb="230.0", load_time_ms="2000.0",
-                method="measured", accuracy_source="published", timestamp="2026-01-01T00:00:00+00:00")
+                method="measured", accuracy_source="published", timestamp="2026-01-01T00:00:00+00:00",
+                source="hetplan profile: a row written by the test")
     out.write_text(",".join(PROFILE_COLUMNS) + "\n" + ",".join(base.values()) + "\n")
     # the VM row is already there (resumed), so no MXNet process runs: the Lambda rows derive from it
     # --vcpus none: the profiler adds the 1-vCPU shape itself, as the base of the scaled rows

@@ -243,3 +243,33 @@ def test_more_vms_never_mean_more_violations_or_a_longer_tail(rates, n):
     assert more.violations <= fewer.violations + 1e-9
     assert more.latency_p99_ms <= fewer.latency_p99_ms + 1e-6
     assert more.vm_cost_usd > fewer.vm_cost_usd
+
+
+def test_a_scaled_trace_keeps_its_total_and_its_shape():
+    from hetplan.planner.forecast.traces import scaled
+
+    trace = pd.DataFrame({"second": np.arange(1, 7), "requests": [3.0, 0.0, 7.0, 1.0, 2.0, 5.0]})
+    double = scaled(trace, 2.0)
+    assert double.requests.tolist() == [6, 0, 14, 2, 4, 10]
+    third = scaled(trace, 1 / 3)
+    assert third.requests.sum() == pytest.approx(trace.requests.sum() / 3, abs=1)
+    assert (third.requests >= 0).all() and third.requests.tolist() == [1, 0, 2, 1, 0, 2]  # running total rounded
+    assert scaled(trace, 1.0) is trace
+
+
+def test_simulate_replays_the_load_the_plan_was_made_for(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from hetplan.cli import app
+
+    plan = tmp_path / "p.json"
+    runner = CliRunner()
+    made = runner.invoke(app, ["solve", "--slo", "200ms", "--hours", "0.5", "--load-scale", "3", "--out", str(plan), "--quiet"])
+    assert made.exit_code == 0, made.output
+    stated = json.loads(plan.read_text())["summary"]["requests"]
+    result = runner.invoke(app, ["simulate", "--plan", str(plan), "--json"])
+    assert result.exit_code == 0, result.output
+    replayed = json.loads(result.stdout)["replay"]["requests"]
+    assert replayed == pytest.approx(stated, rel=0.01)  # 3 × the trace, not the trace
