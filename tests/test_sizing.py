@@ -101,3 +101,39 @@ def test_the_milp_with_overflow_matches_brute_force():
         launches = np.maximum(0, np.diff(np.concatenate([[0], n])))
         best = min(best, sum(cost[t, n[t]] for t in range(3)) + float((launches * price * 60.0).sum()))
     assert result.objective == pytest.approx(best, rel=1e-6)
+
+
+def test_the_overflow_at_its_busiest_second_keeps_within_the_lambda_concurrency_limit():
+    """A burst second sends its excess to Lambda all at once: the account's concurrency limit binds there, not at
+    the mean. With a tight limit the MILP must buy the VMs that keep the busiest second's overflow within it,
+    checked here by the capped-queue recursion itself (``diverted``) at the planned VM counts."""
+    from hetplan.planner.optimize.model import Limits, build_model
+    from hetplan.planner.optimize.solvers import SolveOptions, solve_highs
+
+    opts, win = one_model_case()
+    a = bursty_seconds(windows=3, seconds=120)
+    a[:, 60] *= 6.0  # one spike second per window
+    win = Windows(**{**win.__dict__, "demand_rps": a.mean(axis=1), "mean_rps": a.mean(axis=1), "peak_rps": a.max(axis=1),
+                     "overflow_cuts": overflow_cuts(a, opts.vm, 0.2)})
+    star = opts.lam.option.iloc[0]
+    latency = opts.lam.latency_ms.iloc[0] / 1000.0
+    theta = opts.vm.throughput_rps.iloc[0]
+
+    def plan(limit):
+        limits = Limits(concurrency_limit=limit, overflow_option=star, horizon_start_s=-1e4)
+        model = build_model(win, opts, limits)
+        result = solve_highs(model, SolveOptions(gap=1e-9))
+        counts = np.round(model.values(result.values, "vm-count")[:, 0])
+        x = model.values(result.values, "vm-rate")[:, 0]
+        share = np.divide(x, a.mean(axis=1), out=np.zeros(3), where=a.mean(axis=1) > 0)
+        mu = counts * theta
+        peaks = np.array([diverted(a[t:t + 1] * share[t], mu[t], 0.75 * (0.2 - 0.035) * mu[t]).max() for t in range(3)])
+        lam_rate = model.values(result.values, "lambda-rate")[:, 0]
+        return result.objective, counts, peaks * latency + lam_rate * latency * a.max(axis=1) / a.mean(axis=1)
+
+    loose_cost, loose_counts, loose_concurrency = plan(1e6)
+    limit = 200.0
+    assert loose_concurrency.max() > limit  # without the limit the spike second overflows past it
+    tight_cost, tight_counts, tight_concurrency = plan(limit)
+    assert (tight_concurrency <= limit * (1 + 1e-6)).all()
+    assert tight_cost > loose_cost and tight_counts.sum() > loose_counts.sum()

@@ -21,6 +21,7 @@ Variables
     lambda-rate[t,ℓ] f ≥ 0     requests/s routed to Lambda option ℓ in window t
     vm-overflow[t,o] v ≥ 0     requests/s (mean) option o's router sends to the overflow function ℓ*
                                (only with overflow on: ``planner/optimize/overflow.py``)
+    vm-overflow-peak[t,o] w ≥ 0  that overflow's rate in its busiest second (where the concurrency limit could bind)
 Objective (dollars)
     min Σ_t Σ_o p_o/3600 · (w_t · n[t,o] + D_o · u[t,o])  +  Σ_t Σ_ℓ c_ℓ · w_t · (M_t / L_t) · f[t,ℓ]
     A VM serving window t is launched D_o seconds before s_t (pre-launch), so each launch pays its boot
@@ -38,7 +39,8 @@ Constraints (names as in the code)
     accuracy-window[t]        Σ_o a_m(o) x[t,o] + Σ_ℓ a_m(ℓ) f[t,ℓ] + Σ_o (a_ℓ* − a_m(o)) v[t,o] ≥ A · L_t
     overflow-vm[t,o,k]        v[t,o] − α_tok x[t,o] − β_tok n[t,o] ≥ 0   (segment k of the overflow curve)
     overflow-cap[t,o]         v[t,o] − x[t,o] ≤ 0
-    concurrency-window[t]     Σ_ℓ τ_ℓ (P_t / L_t) f[t,ℓ] ≤ C            (Little's law at the peak second)
+    overflow-peak-vm[t,o,k]   w[t,o] − α'_tok x[t,o] − β'_tok n[t,o] ≥ 0   (the busiest second's overflow curve)
+    concurrency-window[t]     Σ_ℓ τ_ℓ (P_t / L_t) f[t,ℓ] + τ_ℓ* Σ_o w[t,o] ≤ C   (Little's law at the peak second)
     quota-window[t,i]         Σ_{o: i(o)=i} n[t,o] ≤ Q_i
     budget                    objective ≤ B
 Tightening (valid for some optimal plan, so the optimum is unchanged)
@@ -92,9 +94,7 @@ class Windows:
 
     def select_vm(self, columns: np.ndarray) -> "Windows":
         """The same windows for a subset of the VM options (their capacity and overflow columns)."""
-        cuts = self.overflow_cuts
-        if cuts is not None:
-            cuts = type(cuts)(cuts.intercept[:, columns], cuts.slope[:, columns], cuts.full_ratio[:, columns])
+        cuts = None if self.overflow_cuts is None else self.overflow_cuts.select(slice(None), columns)
         capacity = None if self.capacity_rps is None else np.asarray(self.capacity_rps)[:, columns]
         return Windows(self.start_s, self.duration_s, self.demand_rps, self.mean_rps, capacity, self.peak_rps, cuts)
 
@@ -134,10 +134,12 @@ def build_model(windows: Windows, options: Options, limits: Limits = Limits(), t
     add_no_launch_before_ready(b, windows, options, limits)
     if limits.overflow_option is not None:
         add_overflow(b, windows, options)
+        if "vm-overflow-peak" in b.blocks:
+            add_overflow_peak(b, windows, options, overflow_peak_windows(windows, options, limits))
     if limits.mean_accuracy is not None:
         add_accuracy(b, windows, options, limits.mean_accuracy, limits.overflow_option)
     if limits.concurrency_limit is not None and len(options.lam):
-        add_concurrency(b, windows, options, limits.concurrency_limit)
+        add_concurrency(b, windows, options, limits.concurrency_limit, limits.overflow_option)
     if limits.quotas:
         add_quotas(b, windows, options, limits.quotas)
     model = b.build(windows, options)
@@ -195,6 +197,9 @@ def _add_variables(b: _Builder, windows: Windows, options: Options, limits: Limi
     if limits.overflow_option is not None:
         star = options.lam.set_index("option").cost_per_request_usd[limits.overflow_option]
         b.add_vars("vm-overflow", (T, V), star * (windows.duration_s * share)[:, None], 0.0, demand[:, None], False)
+        busy = overflow_peak_windows(windows, options, limits)
+        if busy.any():
+            b.add_vars("vm-overflow-peak", (T, V), 0.0, 0.0, np.where(busy, np.inf, 0.0)[:, None] * np.ones((1, V)), False)
 
 
 def _grid(T: int, J: int) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +323,39 @@ def add_overflow(b: _Builder, windows: Windows, options: Options) -> None:
     b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -1.0)
 
 
-def add_concurrency(b: _Builder, windows: Windows, options: Options, limit: float) -> None:
-    """concurrency-window[t]:  Σ_ℓ τ_ℓ (P_t / L_t) f[t,ℓ] ≤ C  (concurrent executions at the peak second, Little's law)."""
+def overflow_peak_windows(windows: Windows, options: Options, limits: Limits) -> np.ndarray:
+    """Windows whose Lambda concurrency could reach the limit: (τ_max + τ*) · P_t > C, counting every request of the
+    peak second at the slowest Lambda latency and again at the overflow function's. Elsewhere no row is needed."""
+    cuts = windows.overflow_cuts
+    if (limits.overflow_option is None or limits.concurrency_limit is None or cuts is None
+            or cuts.peak_intercept is None or not len(options.vm)):
+        return np.zeros(len(windows), dtype=bool)
+    star = float(options.lam.set_index("option").latency_ms[limits.overflow_option]) / 1000.0
+    slowest = float(options.lam.latency_ms.max()) / 1000.0
+    peak = windows.demand_rps if windows.peak_rps is None else np.maximum(windows.peak_rps, windows.demand_rps)
+    return (star + slowest) * peak > limits.concurrency_limit
+
+
+def add_overflow_peak(b: _Builder, windows: Windows, options: Options, busy: np.ndarray) -> None:
+    """overflow-peak-vm[t,o,k]:  w[t,o] − α'_tok x[t,o] − β'_tok n[t,o] ≥ 0: the pool's overflow rate at its busiest
+    second (``overflow.py``), in the windows where the concurrency limit could bind."""
+    cuts = windows.overflow_cuts
+    T, V, K = cuts.peak_intercept.shape
+    t, o, k = (g.ravel() for g in np.meshgrid(np.flatnonzero(busy), np.arange(V), np.arange(K), indexing="ij"))
+    live = (np.abs(cuts.peak_intercept[t, o, k]) > 1e-12) | (np.abs(cuts.peak_slope[t, o, k]) > 1e-12)
+    t, o, k = t[live], o[live], k[live]
+    names = options.vm.option.to_numpy()
+    first = b.add_rows("overflow-peak-vm", len(t), 0.0, np.inf, [f"{ti},{names[oi]},{ki}" for ti, oi, ki in zip(t, o, k)])
+    rows = first + np.arange(len(t))
+    b.add_terms(rows, b.blocks["vm-overflow-peak"].index(t, o), 1.0)
+    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -cuts.peak_intercept[t, o, k])
+    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -cuts.peak_slope[t, o, k])
+
+
+def add_concurrency(b: _Builder, windows: Windows, options: Options, limit: float, overflow: str | None = None) -> None:
+    """concurrency-window[t]:  Σ_ℓ τ_ℓ (P_t / L_t) f[t,ℓ] + τ* Σ_o w[t,o] ≤ C  (concurrent executions at the peak
+    second, Little's law; w, the overflow's busiest second, only where it could bind: ``overflow_peak_windows``).
+    Adding the two peaks, which need not fall in the same second, errs on the safe side."""
     T = len(windows)
     first = b.add_rows("concurrency-window", T, -np.inf, limit, list(range(T)))
     block = b.blocks["lambda-rate"]
@@ -327,6 +363,11 @@ def add_concurrency(b: _Builder, windows: Windows, options: Options, limit: floa
     peak = windows.demand_rps if windows.peak_rps is None else np.maximum(windows.peak_rps, windows.demand_rps)
     burst = np.divide(peak, windows.demand_rps, out=np.ones(T), where=windows.demand_rps > 0)
     b.add_terms(first + t, block.index(t, j), options.lam.latency_ms.to_numpy()[j] / 1000.0 * burst[t])
+    if overflow is not None and "vm-overflow-peak" in b.blocks:
+        block = b.blocks["vm-overflow-peak"]
+        t, o = _grid(*block.shape)
+        star = float(options.lam.set_index("option").latency_ms[overflow]) / 1000.0
+        b.add_terms(first + t, block.index(t, o), star)
 
 
 def add_quotas(b: _Builder, windows: Windows, options: Options, quotas: dict) -> None:

@@ -20,6 +20,12 @@ generated one); its piecewise-linear interpolation on a grid of r is a maximum o
 
 the perspective of ℓ_k, linear in (x, n). The MILP pays the overflow function's price for v and counts
 its accuracy, so it trades VMs against Lambda requests window by window.
+
+**The overflow's busiest second.** The overflow comes in bursts, and the Lambda account's concurrency limit
+binds at its busiest second, not at its mean. The same recursion gives the largest diverted count of any second,
+h_t(r) = max_s d_s / (p·mean_t), and the same perspective cuts bound the pool's peak overflow rate w[t,o] ≥ x·h_t(r)
+(``overflow-peak-vm``). The concurrency row then counts w at the overflow function's latency. Where h_t is not
+convex the extended segment lines lie above it, so w is overestimated: safe for a ≤ limit.
 """
 
 from __future__ import annotations
@@ -42,9 +48,17 @@ class OverflowCuts:
     intercept: np.ndarray  # windows × VM options × segments
     slope: np.ndarray      # windows × VM options × segments (per VM, ≤ 0)
     full_ratio: np.ndarray  # windows × VM options: r beyond which nothing overflows (more VMs cannot help)
+    peak_intercept: np.ndarray | None = None  # the same for the busiest second's overflow rate (w ≥ ·x + ·n)
+    peak_slope: np.ndarray | None = None
 
     def slice(self, first: int, last: int) -> "OverflowCuts":
-        return OverflowCuts(self.intercept[first:last], self.slope[first:last], self.full_ratio[first:last])
+        return self.select(slice(first, last), slice(None))
+
+    def select(self, windows, columns) -> "OverflowCuts":
+        """Some windows (a slice) and some VM options (a slice or an index array)."""
+        part = (lambda a: None if a is None else a[windows][:, columns])
+        return OverflowCuts(part(self.intercept), part(self.slope), part(self.full_ratio),
+                            part(self.peak_intercept), part(self.peak_slope))
 
 
 def diverted(arrivals: np.ndarray, throughput: np.ndarray, queue_cap: np.ndarray) -> np.ndarray:
@@ -63,15 +77,26 @@ def diverted(arrivals: np.ndarray, throughput: np.ndarray, queue_cap: np.ndarray
 
 def overflow_curve(arrivals: np.ndarray, budget_s: float, fraction: float = OVERFLOW_FRACTION) -> np.ndarray:
     """(windows × ratios) g_t(r): the diverted share of a pool's requests at r = μ / mean (``_RATIOS``)."""
+    return overflow_curves(arrivals, budget_s, fraction)[0]
+
+
+def overflow_curves(arrivals: np.ndarray, budget_s: float, fraction: float = OVERFLOW_FRACTION):
+    """g_t(r) as :func:`overflow_curve`, and h_t(r): the busiest second's diverted count per mean rate."""
     a = np.nan_to_num(np.atleast_2d(np.asarray(arrivals, float)))
     total = a.sum(axis=1)
     mean = observed_mean(arrivals)
     g = np.ones((a.shape[0], _RATIOS.size))
+    h = np.ones((a.shape[0], _RATIOS.size))
+    h[:, 0] = a.max(axis=1, initial=0.0) / np.maximum(mean, 1e-12)  # no VM: every second goes to Lambda
     for k, r in enumerate(_RATIOS[1:], start=1):
         mu = r * mean
-        g[:, k] = diverted(a, mu, fraction * budget_s * mu).sum(axis=1) / np.maximum(total, 1e-12)
+        d = diverted(a, mu, fraction * budget_s * mu)
+        g[:, k] = d.sum(axis=1) / np.maximum(total, 1e-12)
+        h[:, k] = d.max(axis=1, initial=0.0) / np.maximum(mean, 1e-12)
     g[total <= 0, 1:] = 0.0
-    return np.minimum.accumulate(g, axis=1)  # never more overflow with more VMs (guards float noise)
+    h[total <= 0, :] = 0.0
+    # never more overflow with more VMs (guards float noise)
+    return np.minimum.accumulate(g, axis=1), np.minimum.accumulate(h, axis=1)
 
 
 def overflow_cuts(per_second: np.ndarray, vm: pd.DataFrame, slo_s: float,
@@ -80,19 +105,21 @@ def overflow_cuts(per_second: np.ndarray, vm: pd.DataFrame, slo_s: float,
     T, V = per_second.shape[0], len(vm)
     segments = _RATIOS.size - 1
     intercept, slope = np.zeros((T, V, segments)), np.zeros((T, V, segments))
+    peak_intercept, peak_slope = np.zeros((T, V, segments)), np.zeros((T, V, segments))
     full = np.zeros((T, V))
     curves: dict = {}
     for j, o in enumerate(vm.itertuples()):
         budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
         if budget not in curves:
-            curves[budget] = overflow_curve(per_second, budget, fraction)
-        g = curves[budget]
-        s = np.diff(g, axis=1) / np.diff(_RATIOS)[None, :]          # ≤ 0, non-decreasing when g is convex
-        intercept[:, j, :] = g[:, :-1] - s * _RATIOS[None, :-1]
-        slope[:, j, :] = s * o.throughput_rps
+            curves[budget] = overflow_curves(per_second, budget, fraction)
+        g, h = curves[budget]
+        for curve, icpt, slp in ((g, intercept, slope), (h, peak_intercept, peak_slope)):
+            s = np.diff(curve, axis=1) / np.diff(_RATIOS)[None, :]      # ≤ 0, non-decreasing when convex
+            icpt[:, j, :] = curve[:, :-1] - s * _RATIOS[None, :-1]
+            slp[:, j, :] = s * o.throughput_rps
         zero = g <= 1e-12
         full[:, j] = np.where(zero.any(axis=1), _RATIOS[np.argmax(zero, axis=1)], _RATIOS[-1])
-    return OverflowCuts(intercept, slope, full)
+    return OverflowCuts(intercept, slope, full, peak_intercept, peak_slope)
 
 
 def diverted_per_second(per_second: np.ndarray, throughput: np.ndarray, routed_mean: np.ndarray,

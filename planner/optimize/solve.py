@@ -165,7 +165,7 @@ def _map_chunks(solver: str, parts: list[MilpModel], opts: SolveOptions, workers
 def _join(model: MilpModel, parts: list[tuple[MilpModel, np.ndarray]], initial: np.ndarray) -> np.ndarray:
     """The whole horizon's values from the chunk plans; launches recomputed across the joins."""
     z = np.zeros(model.num_vars)
-    for name in ("vm-count", "vm-rate", "lambda-rate", "vm-overflow"):
+    for name in ("vm-count", "vm-rate", "lambda-rate", "vm-overflow", "vm-overflow-peak"):
         if name not in model.blocks:
             continue
         block = model.blocks[name]
