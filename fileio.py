@@ -9,8 +9,22 @@ from pathlib import Path
 
 
 def _write_atomic(path: str | os.PathLike, mode: str, write: Callable) -> Path:
-    """Call ``write(handle)`` on a temporary file in the same folder, then rename it over ``path``."""
+    """Call ``write(handle)`` on a temporary file in the same folder, then rename it over ``path``.
+
+    A path that cannot be written (no such folder and none can be made, no permission, a full disk) raises the
+    project's own error, "cannot write PATH: reason" (exit 2), with nothing left behind."""
+    from hetplan.errors import HetplanError
+
     path = Path(path)
+    try:
+        return _write_in(path, mode, write)
+    except OSError as exc:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
+        raise HetplanError(f"cannot write {path}: {reason}") from exc
+
+
+def _write_in(path: Path, mode: str, write: Callable) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

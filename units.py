@@ -8,9 +8,14 @@ Accuracies: ``0.75``, ``75%`` or ``75`` (a number above 1 is read as percent).
 
 from __future__ import annotations
 
+import math
 import re
 
 from hetplan.errors import HetplanError
+
+# Beyond these a value is a typo, not a plan (and 1e309 would reach the solver and the JSON writer as inf).
+MAX_DURATION_S = 366 * 86400.0   # a year and a day
+MAX_SIZE_MB = 1024.0 ** 3        # an exbibyte
 
 _DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _SIZE_UNITS_MB = {"kb": 1 / 1024, "kib": 1 / 1024, "mb": 1.0, "mib": 1.0, "gb": 1024.0, "gib": 1024.0}
@@ -24,7 +29,8 @@ def _split(text: str, what: str, example: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-def _parse_with_unit(text: str, units: dict[str, float], what: str, example: str, unit_hint: str, bare: str) -> float:
+def _parse_with_unit(text: str, units: dict[str, float], what: str, example: str, unit_hint: str, bare: str,
+                     bound: tuple[float, str]) -> float:
     value, unit = _split(text, what, example)
     if not unit:
         raise HetplanError(f"{what} '{text}' has no unit: write e.g. {text}{bare}")
@@ -33,17 +39,22 @@ def _parse_with_unit(text: str, units: dict[str, float], what: str, example: str
         raise HetplanError(f"unknown {what} unit '{unit}' in '{text}': use {unit_hint}")
     if value <= 0:
         raise HetplanError(f"{what} '{text}' must be positive")
+    limit, shown = bound
+    if not math.isfinite(value * factor) or value * factor > limit:
+        raise HetplanError(f"{what} '{text}' is beyond {shown}: write a value at most that")
     return value * factor
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration string such as ``200ms``, ``0.2s`` or ``5m``."""
-    return _parse_with_unit(text, _DURATION_UNITS, "duration", "200ms, 0.2s, 5m", "ms, s, m or h", "ms")
+    return _parse_with_unit(text, _DURATION_UNITS, "duration", "200ms, 0.2s, 5m", "ms, s, m or h", "ms",
+                            (MAX_DURATION_S, "a year (8784h)"))
 
 
 def parse_size_mb(text: str) -> float:
     """MiB in a size string such as ``512MB`` or ``2GiB`` (MB and MiB both mean 2^20 bytes, as AWS Lambda does)."""
-    return _parse_with_unit(text, _SIZE_UNITS_MB, "size", "512MB, 2GiB", "KB, MB, MiB, GB or GiB", "MB")
+    return _parse_with_unit(text, _SIZE_UNITS_MB, "size", "512MB, 2GiB", "KB, MB, MiB, GB or GiB", "MB",
+                            (MAX_SIZE_MB, "1 EiB"))
 
 
 def parse_accuracy(text: str | float) -> float:
@@ -53,7 +64,7 @@ def parse_accuracy(text: str | float) -> float:
         raise HetplanError(f"cannot read accuracy '{text}': write a fraction (0.75) or a percentage (75%)")
     if unit == "%" or value > 1:
         value /= 100.0
-    if not 0 < value <= 1:
+    if not (math.isfinite(value) and 0 < value <= 1):
         raise HetplanError(f"accuracy '{text}' is outside 0..100%")
     return value
 

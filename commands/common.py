@@ -68,6 +68,21 @@ def check_suffix(path: Path | None, suffixes: tuple[str, ...], option: str) -> N
     """Checked before any work, so a typo in an output name does not cost minutes of solving."""
     if path is not None and path.suffix.lower() not in suffixes:
         raise HetplanError(f"{option} '{path}': write a {' or '.join(suffixes)} file")
+    if path is not None:
+        check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Before any work: the nearest existing folder on the way to ``path`` must be a folder we may write in."""
+    import os
+
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if Path(path).is_dir():
+        raise HetplanError(f"cannot write {path}: it is a folder; name a file")
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise HetplanError(f"cannot write {path}: {folder} is not a folder this user may write in")
 
 
 def write_table(frame, path: Path, meta: dict | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, name_counts, output, split_names
+from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, check_writable, name_counts, output, split_names
 from hetplan.errors import CheckFailed, HetplanError
 
 
@@ -110,6 +110,7 @@ def solve_command(
     from hetplan.units import parse_accuracy, parse_duration
 
     view = output(json_output, plain, quiet)
+    check_writable(out)  # before minutes of solving, not after
     if gap < 0 or gap >= 1:
         raise HetplanError(f"--gap {gap:g} must be in [0, 1), e.g. 0.01")
     if load_scale <= 0:

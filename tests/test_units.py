@@ -1,7 +1,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hetplan.errors import HetplanError
@@ -46,6 +46,7 @@ def test_bad_accuracies(text):
 @given(st.floats(min_value=1e-3, max_value=1e6, allow_nan=False), st.sampled_from(["ms", "s", "m", "h"]))
 def test_duration_round_trip(value, unit):
     factor = {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
+    assume(value * factor <= 366 * 86400)  # beyond a year is refused (test_durations_beyond_a_year_…)
     parsed = parse_duration(f"{value!r}{unit}")
     assert math.isclose(parsed, value * factor, rel_tol=1e-12)
     assert math.isclose(parse_duration(format_duration(parsed)), parsed, rel_tol=1e-5)
@@ -79,3 +80,29 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("text", ["1e309ms", "1e400s", "9000h", "1e30m"])
+def test_durations_beyond_a_year_are_refused_with_the_bound(text):
+    with pytest.raises(HetplanError) as err:
+        parse_duration(text)
+    assert "beyond a year" in str(err.value) and text in str(err.value)
+    assert parse_duration("8784h") == 366 * 86400  # the bound itself is allowed
+
+
+@given(st.text(max_size=24))
+def test_any_duration_text_parses_to_a_finite_bounded_value_or_says_why(text):
+    try:
+        value = parse_duration(text)
+    except HetplanError:
+        return
+    assert math.isfinite(value) and 0 < value <= 366 * 86400
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True).map(str) | st.text(max_size=12))
+def test_any_accuracy_is_a_fraction_in_0_1_or_refused(text):
+    try:
+        value = parse_accuracy(text)
+    except HetplanError:
+        return
+    assert math.isfinite(value) and 0 < value <= 1

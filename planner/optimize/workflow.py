@@ -217,6 +217,10 @@ def make_plan(request: PlanRequest, on_stage=None) -> Plan:
         raise HetplanError(f"--quantile {request.quantile:g} must be in (0, 1], e.g. 0.95")
     if not 0.5 <= request.percentile < 1:
         raise HetplanError(f"--percentile {request.percentile:g} must be in [0.5, 1), e.g. 0.99")
+    if not 0 < request.max_utilization <= 1:
+        raise HetplanError(f"--max-utilization {request.max_utilization:g} must be in (0, 1], e.g. 0.95")
+    if not 0 < request.load_scale < float("inf"):
+        raise HetplanError(f"--load-scale {request.load_scale:g} must be a positive finite number, e.g. 2")
     instances = catalog.load_instances(request.instances)
     serverless = catalog.load_serverless(request.serverless, request.lambda_architecture)
     models = catalog.load_models(request.models_catalog)
