@@ -61,7 +61,7 @@ def catalog_cases(time_limit: float) -> None:
     from hetplan.planner.optimize.workflow import PlanRequest, make_plan
 
     print(f"{'profile':14s} {'request':28s} {'options':>8s} {'VM in MILP':>10s} {'vars':>7s} {'rows':>7s} "
-          f"{'gap':>7s} {'solve':>7s} {'total':>7s}  VM options used")
+          f"{'cost':>8s} {'gap':>7s} {'solve':>7s} {'total':>7s}  VM options used")
     for name, path in (("aws-reference", catalog.DEFAULT_PROFILE), ("catalog", catalog.FULL_PROFILE)):
         for label, extra in (("--slo 200ms", {}), ("--slo 500ms --load-scale 50 --hours 2",
                                                     {"slo_s": 0.5, "load_scale": 50.0, "hours": 2.0})):
@@ -73,7 +73,7 @@ def catalog_cases(time_limit: float) -> None:
             vm = plan.options[plan.options.platform == "vm"]
             used = sorted(set(plan.assignments[plan.assignments.platform == "vm"].option))
             print(f"{name:14s} {label:28s} {len(plan.options):8d} {len(vm):10d} {s['variables']:7d} {s['constraints']:7d} "
-                  f"{s['gap'] if s['gap'] is not None else float('nan'):7.2%} {s['seconds']:6.1f}s {total:6.1f}s  {', '.join(used)}")
+                  f"{plan.summary['total_cost_usd']:8.2f} {s['gap'] if s['gap'] is not None else float('nan'):7.2%} {s['seconds']:6.1f}s {total:6.1f}s  {', '.join(used)}")
 
 
 def main():

@@ -91,3 +91,29 @@ def test_lp_relaxation_is_a_lower_bound():
     lp = solve_highs(model, SolveOptions(relax=True))
     mip = solve_highs(model, SolveOptions(gap=1e-9))
     assert lp.objective <= mip.objective + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_first_plan_and_the_chunk_bound_bracket_the_optimum(seed):
+    """The restricted first plan is feasible for the whole model, the chunk bound never exceeds the true
+    optimum, and what ``_solve_whole`` returns is within its stated gap of it."""
+    import time
+
+    from hetplan.planner.optimize.solve import _chunk_bound, _restricted_start, _solve_whole
+
+    opts, win, accuracy = random_case(seed, T=7, V=4)
+    limits = Limits(mean_accuracy=accuracy, concurrency_limit=5.0, horizon_start_s=win.start_s[0] - 1000.0)
+    model = build_model(win, opts, limits)
+    optimum = solve_highs(model, SolveOptions(gap=1e-9)).objective
+    bound = _chunk_bound(win, opts, limits, "highs", 30.0, 1e-6)
+    assert bound <= optimum + 1e-7
+    lp = solve_highs(model, SolveOptions(relax=True))
+    start = _restricted_start(model, win, opts, limits, lp, "highs", 30.0, 1e-9)
+    if start is not None:  # feasible for the whole model: every row holds
+        rows = model.matrix @ start
+        assert (rows >= model.row_lb - 1e-6).all() and (rows <= model.row_ub + 1e-6).all()
+        assert float(model.cost @ start) >= optimum - 1e-7
+    result, method = _solve_whole(model, win, opts, limits, lp, "highs", 30.0, 0.01, time.perf_counter())
+    assert method in ("full", "restricted")
+    assert result.bound <= optimum + 1e-7 <= result.objective + 2e-7
+    assert result.objective <= optimum * 1.01 + 1e-9

@@ -1,6 +1,9 @@
 """The planner's entry point: options + windows → a solved, checked plan.
 
-Small horizons are solved as one MILP. Long ones are **decomposed**: the windows are cut into chunks;
+Small horizons are solved as one MILP, from a first plan: the MILP over the VM options the LP relaxation
+uses. When short chunks of windows, each solved with its incoming VMs free, already bound the whole model
+within the gap, that plan is returned (method ``restricted``); else the whole MILP is searched from it.
+Long horizons are **decomposed**: the windows are cut into chunks;
 each chunk is solved with its incoming VMs free (a relaxation, so the chunk bounds add up to a lower
 bound on the whole horizon), and the chunk plans are joined, paying for the launches their joins need
 (a feasible plan, so an upper bound). When time is left and the gap is still above target, the whole
@@ -39,14 +42,7 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     if decompose:
         result, method = _solve_decomposed(model, windows, options, limits, solver, time_limit_s, gap, chunk), "decomposed"
     else:
-        spent = time.perf_counter() - started
-        start = None if spent > time_limit_s / 3 else \
-            _restricted_start(model, windows, options, limits, lp, solver, time_limit_s / 3 - spent, gap)
-        left = max(time_limit_s - (time.perf_counter() - started), 1e-3)  # the whole solve keeps --time-limit
-        result, method = backend(model, SolveOptions(time_limit_s=left, gap=gap, start=start)), "full"
-        if start is not None and (result.values is None or result.objective > float(model.cost @ start) + 1e-9):
-            result = dataclasses.replace(result, values=start, objective=float(model.cost @ start),
-                                         status=Status.FEASIBLE if result.status != Status.OPTIMAL else result.status)
+        result, method = _solve_whole(model, windows, options, limits, lp, solver, time_limit_s, gap, started)
     if result.values is None:
         if result.status == Status.INFEASIBLE:
             raise Infeasible(explain_infeasible(windows, options, targets, limits))
@@ -63,6 +59,63 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     full_meta.setdefault("limits", {})
     full_meta["limits"] = {**full_meta["limits"], "initial_vms": dict(limits.initial_vms)}
     return build_plan(model, result.values, full_meta, targets.percentile)
+
+
+BOUND_CHUNK_WINDOWS = 3  # windows per chunk of the chunk bound: small enough to solve at once, big enough to see launches
+
+
+def _solve_whole(model: MilpModel, windows: Windows, options: Options, limits: Limits, lp: SolveResult, solver: str,
+                 time_limit_s: float, gap: float, started: float) -> tuple[SolveResult, str]:
+    """One MILP over the horizon, from a first plan (``_restricted_start``).
+
+    With a first plan, a lower bound comes first from short chunks of windows (``_chunk_bound``); when it
+    already proves the plan within the gap, the whole model is not searched (method ``restricted``). Otherwise
+    the whole model is solved from the first plan with the time left, and the better bound is kept."""
+    backend = get_backend(solver)
+    spent = time.perf_counter() - started
+    start = None if spent > time_limit_s / 3 else \
+        _restricted_start(model, windows, options, limits, lp, solver, time_limit_s / 3 - spent, gap)
+    bound = None
+    if start is not None:
+        first = SolveResult(Status.FEASIBLE, solver, start, float(model.cost @ start), None, 0.0, "restricted")
+        bound = _chunk_bound(windows, options, limits, solver, (time_limit_s - (time.perf_counter() - started)) / 2, gap)
+        first = dataclasses.replace(first, bound=bound)
+        if first.gap is not None and first.gap <= gap:
+            return dataclasses.replace(first, status=Status.OPTIMAL), "restricted"
+    left = max(time_limit_s - (time.perf_counter() - started), 1e-3)  # the whole solve keeps --time-limit
+    result = backend(model, SolveOptions(time_limit_s=left, gap=gap, start=start))
+    if start is not None and (result.values is None or result.objective > float(model.cost @ start) + 1e-9):
+        result = dataclasses.replace(result, values=start, objective=float(model.cost @ start),
+                                     status=Status.FEASIBLE if result.status != Status.OPTIMAL else result.status)
+    bounds = [b for b in (bound, result.bound) if b is not None]
+    if bounds:
+        result = dataclasses.replace(result, bound=max(bounds))
+        if result.values is not None and result.gap is not None and result.gap <= gap:
+            result = dataclasses.replace(result, status=Status.OPTIMAL)
+    return result, "full"
+
+
+def _chunk_bound(windows: Windows, options: Options, limits: Limits, solver: str, time_limit_s: float,
+                 gap: float) -> float | None:
+    """A lower bound on the whole MILP: the windows in chunks of ``BOUND_CHUNK_WINDOWS``, each solved with the
+    VMs serving at its start free (the relaxation of the decomposition: launches across the joins are not
+    paid), their proven bounds summed. None when a chunk is not solved in time or a budget couples the chunks."""
+    if limits.budget_usd is not None:
+        return None
+    deadline = time.perf_counter() + time_limit_s
+    peak = tuple(vms_needed(windows, options).max(axis=0, initial=0.0))
+    total = 0.0
+    for k, first in enumerate(range(0, len(windows), BOUND_CHUNK_WINDOWS)):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return None
+        part = build_model(windows.slice(first, min(first + BOUND_CHUNK_WINDOWS, len(windows))), options,
+                           dataclasses.replace(limits, peak_vms=peak, free_start=k > 0))
+        result = get_backend(solver)(part, SolveOptions(time_limit_s=left, gap=gap / 10))
+        if result.bound is None:
+            return None
+        total += result.bound
+    return total
 
 
 def _restricted_start(model: MilpModel, windows: Windows, options: Options, limits: Limits, lp: SolveResult,
