@@ -136,3 +136,12 @@ def test_profile_on_a_gpu_says_clearly_when_this_mxnet_sees_none(tmp_path):
     if mx.context.num_gpus() == 0:
         assert "this MXNet sees no GPU" in result.output and "CUDA build" in result.output
     assert run("profile", "--device", "tpu", "--out", str(out)).exit_code == 2
+
+
+def test_an_instance_catalog_from_before_the_new_columns_still_reads(tmp_path):
+    frame = pd.read_csv(catalog.DEFAULT_INSTANCES, dtype=str, keep_default_na=False)
+    old = tmp_path / "instances.csv"
+    frame.drop(columns=["arch", "gpu_memory_gib", "burstable"]).to_csv(old, index=False)
+    loaded = catalog.load_instances(old)
+    assert (loaded.arch == "x86_64").all() and (loaded.gpu_memory_gib == 0).all()
+    assert loaded.burstable.tolist() == loaded.family.str.startswith("t").tolist()  # AWS's T families are burstable

@@ -32,6 +32,10 @@ _INSTANCE_COLUMNS = {
     "price_per_hour_usd": "num>0", "arch": ("x86_64", "arm64"), "gpu": "str?", "gpu_count": "int>=0",
     "gpu_memory_gib": "num>=0", "burstable": "bool", "boot_seconds": "num>=0", "price_verified": "bool",
 }
+# Columns added after schema version 1 was first shipped, and what a file without them means.
+# AWS's burstable performance instances are its T families (t2, t3, t3a, t4g): a file without the column marks those.
+_INSTANCE_DEFAULTS = {"arch": "x86_64", "gpu_memory_gib": "0",
+                      "burstable": lambda f: f.family.str.strip().str.fullmatch(r"t\d+[a-z]*").map({True: "true", False: "false"})}
 _SERVERLESS_COLUMNS = {
     "architecture": "str", "price_per_request_usd": "num>=0", "price_per_gb_second_usd": "num>0",
     "memory_min_mb": "num>0", "memory_max_mb": "num>0", "memory_step_mb": "num>0", "mb_per_vcpu": "num>0",
@@ -82,7 +86,7 @@ def file_digest(path: str | Path) -> str:
     return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _read_checked(path: str | Path, kinds: dict, what: str) -> pd.DataFrame:
+def _read_checked(path: str | Path, kinds: dict, what: str, defaults: dict | None = None) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise HetplanError(f"{what} file '{path}' does not exist: pass an existing CSV file")
@@ -90,6 +94,9 @@ def _read_checked(path: str | Path, kinds: dict, what: str) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise HetplanError(f"{what} file '{path}' is not a readable CSV: {str(exc).splitlines()[0]}") from exc
+    for column, value in (defaults or {}).items():  # columns added later: older files stay readable
+        if column not in frame.columns:
+            frame[column] = value(frame) if callable(value) else value
     missing = [c for c in kinds if c not in frame.columns]
     if missing:
         raise HetplanError(f"{what} file '{path}' lacks column(s) {', '.join(missing)}: see data/README.md for the schema")
@@ -148,7 +155,8 @@ def _unique(frame: pd.DataFrame, keys: list[str], path: Path, what: str) -> pd.D
 def load_instances(path: str | Path | None = None) -> pd.DataFrame:
     """EC2 instance types: vCPUs, memory (GiB), on-demand $/hour, boot-to-serving delay (s)."""
     path = Path(path or DEFAULT_INSTANCES)
-    frame = _unique(_read_checked(path, _INSTANCE_COLUMNS, "instance catalog"), ["instance_type"], path, "instance type")
+    frame = _unique(_read_checked(path, _INSTANCE_COLUMNS, "instance catalog", _INSTANCE_DEFAULTS), ["instance_type"], path,
+                    "instance type")
     return frame.set_index("instance_type", drop=False)
 
 

@@ -35,7 +35,7 @@ from hetplan.planner.optimize.evaluate_windows import (ATOL_USD, RTOL, NUMBER, T
                                                        check_windows, close, servers)
 
 
-ACCURACY_METHODS = ("reference", "published", "scaled")  # methods whose accuracy is the model catalog's top-1
+ACCURACY_METHODS = ("reference", "published", "scaled", "extrapolated")  # methods whose accuracy is the model catalog's top-1
 
 
 @dataclass(frozen=True)

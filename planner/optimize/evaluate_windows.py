@@ -278,7 +278,8 @@ def check_summary(plan: dict, options: dict, tally: Tally, out: list) -> None:
         if set(hours) != set(reported) or any(not close(reported[k], hours[k], 1e-9) for k in hours):
             out.append(Violation("summary", None, None, f"summary vm_hours {reported} differs from the recomputed {hours}"))
     if "extrapolated_options_used" in s:
-        used = sorted(n for n in tally.used if options[n]["method"] == "scaled")
+        # "extrapolated" is what earlier plans called a scaled row
+        used = sorted(n for n in tally.used if options[n]["method"] in ("scaled", "extrapolated"))
         if sorted(s["extrapolated_options_used"] or []) != used:
             out.append(Violation("summary", None, None, f"summary extrapolated_options_used "
                                                         f"{s['extrapolated_options_used']} should be {used}"))
