@@ -31,7 +31,7 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
                meta: dict | None = None) -> Plan:
     """Solve the planning MILP and return the plan (raises HetplanError with an explanation when infeasible)."""
     explain_options(options, targets)
-    backend = get_backend(solver)
+    get_backend(solver)  # an unknown solver name fails before any work
     started = time.perf_counter()
     model = build_model(windows, options, limits)
     lp = get_backend("highs")(model, SolveOptions(relax=True, time_limit_s=time_limit_s))  # HiGHS: the fast LP, always installed
