@@ -70,14 +70,28 @@ def measure_accuracy_job(job: dict, started: float) -> dict:
     return evaluate(net, job["dataset"], job["input_size"], batch=job.get("batch", 16))
 
 
+def peak_memory_mb() -> float:
+    """The high-water mark of this process's resident memory, in MiB.
+
+    ``VmHWM`` belongs to the memory of this program since its exec. ``ru_maxrss`` does not: Linux keeps it across
+    fork and exec, so a worker started from a large parent (a test runner of 600 MB) would report the parent's
+    size. ``ru_maxrss`` (KiB on Linux) remains the fallback where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(argv[1])
     confine(job.get("limits", {}))
     started = time.perf_counter()  # before importing mxnet: the import is part of a cold start
     task = measure_accuracy_job if job.get("task") == "accuracy" else measure_latency
     result = task(job, started)
-    # Linux reports ru_maxrss in KiB: the high-water mark of this process's resident memory
-    result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["peak_memory_mb"] = peak_memory_mb()
     sys.stdout.write("HETPLAN-RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0
