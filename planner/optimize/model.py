@@ -305,17 +305,8 @@ def add_overflow(b: _Builder, windows: Windows, options: Options) -> None:
     overflow curve, ``planner/optimize/overflow.py``);  overflow-cap[t,o]:  v[t,o] − x[t,o] ≤ 0."""
     T, V = len(windows), len(options.vm)
     cuts = windows.overflow_cuts
-    K = cuts.intercept.shape[2]
-    t, o, k = (g.ravel() for g in np.meshgrid(np.arange(T), np.arange(V), np.arange(K), indexing="ij"))
-    # a segment past the point where nothing overflows reads v ≥ 0, which the bound already says: left out
-    live = (np.abs(cuts.intercept[t, o, k]) > 1e-12) | (np.abs(cuts.slope[t, o, k]) > 1e-12)
-    t, o, k = t[live], o[live], k[live]
+    _segment_cuts(b, "overflow-vm", "vm-overflow", np.arange(T), options, cuts.intercept, cuts.slope)
     names = options.vm.option.to_numpy()
-    first = b.add_rows("overflow-vm", len(t), 0.0, np.inf, [f"{ti},{names[oi]},{ki}" for ti, oi, ki in zip(t, o, k)])
-    rows = first + np.arange(len(t))
-    b.add_terms(rows, b.blocks["vm-overflow"].index(t, o), 1.0)
-    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -cuts.intercept[t, o, k])
-    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -cuts.slope[t, o, k])
     t, o = _grid(T, V)
     first = b.add_rows("overflow-cap", T * V, -np.inf, 0.0, [f"{ti},{names[oi]}" for ti, oi in zip(t, o)])
     rows = first + np.arange(T * V)
@@ -340,16 +331,25 @@ def add_overflow_peak(b: _Builder, windows: Windows, options: Options, busy: np.
     """overflow-peak-vm[t,o,k]:  w[t,o] − α'_tok x[t,o] − β'_tok n[t,o] ≥ 0: the pool's overflow rate at its busiest
     second (``overflow.py``), in the windows where the concurrency limit could bind."""
     cuts = windows.overflow_cuts
-    T, V, K = cuts.peak_intercept.shape
-    t, o, k = (g.ravel() for g in np.meshgrid(np.flatnonzero(busy), np.arange(V), np.arange(K), indexing="ij"))
-    live = (np.abs(cuts.peak_intercept[t, o, k]) > 1e-12) | (np.abs(cuts.peak_slope[t, o, k]) > 1e-12)
+    _segment_cuts(b, "overflow-peak-vm", "vm-overflow-peak", np.flatnonzero(busy), options, cuts.peak_intercept,
+                  cuts.peak_slope)
+
+
+def _segment_cuts(b: _Builder, rows_name: str, variable: str, windows: np.ndarray, options: Options,
+                  intercept: np.ndarray, slope: np.ndarray) -> None:
+    """``variable[t,o] − intercept_tok · x[t,o] − slope_tok · n[t,o] ≥ 0`` for the given windows, every VM option
+    and segment. A segment past the point where nothing overflows reads ``variable ≥ 0``, which its bound
+    already says: left out."""
+    t, o, k = (g.ravel() for g in np.meshgrid(windows, np.arange(len(options.vm)), np.arange(intercept.shape[2]),
+                                              indexing="ij"))
+    live = (np.abs(intercept[t, o, k]) > 1e-12) | (np.abs(slope[t, o, k]) > 1e-12)
     t, o, k = t[live], o[live], k[live]
     names = options.vm.option.to_numpy()
-    first = b.add_rows("overflow-peak-vm", len(t), 0.0, np.inf, [f"{ti},{names[oi]},{ki}" for ti, oi, ki in zip(t, o, k)])
+    first = b.add_rows(rows_name, len(t), 0.0, np.inf, [f"{ti},{names[oi]},{ki}" for ti, oi, ki in zip(t, o, k)])
     rows = first + np.arange(len(t))
-    b.add_terms(rows, b.blocks["vm-overflow-peak"].index(t, o), 1.0)
-    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -cuts.peak_intercept[t, o, k])
-    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -cuts.peak_slope[t, o, k])
+    b.add_terms(rows, b.blocks[variable].index(t, o), 1.0)
+    b.add_terms(rows, b.blocks["vm-rate"].index(t, o), -intercept[t, o, k])
+    b.add_terms(rows, b.blocks["vm-count"].index(t, o), -slope[t, o, k])
 
 
 def add_concurrency(b: _Builder, windows: Windows, options: Options, limit: float, overflow: str | None = None) -> None:
