@@ -77,15 +77,15 @@ def _solve_whole(model: MilpModel, windows: Windows, options: Options, limits: L
         _restricted_start(model, windows, options, limits, lp, solver, time_limit_s / 3 - spent, gap)
     bound = None
     if start is not None:
-        first = SolveResult(Status.FEASIBLE, solver, start, float(model.cost @ start), None, 0.0, "restricted")
+        start_cost = float(model.cost @ start)
         bound = _chunk_bound(windows, options, limits, solver, (time_limit_s - (time.perf_counter() - started)) / 2, gap)
-        first = dataclasses.replace(first, bound=bound)
+        first = SolveResult(Status.FEASIBLE, solver, start, start_cost, bound, 0.0, "restricted")
         if first.gap is not None and first.gap <= gap:
             return dataclasses.replace(first, status=Status.OPTIMAL), "restricted"
     left = max(time_limit_s - (time.perf_counter() - started), 1e-3)  # the whole solve keeps --time-limit
     result = backend(model, SolveOptions(time_limit_s=left, gap=gap, start=start))
-    if start is not None and (result.values is None or result.objective > float(model.cost @ start) + 1e-9):
-        result = dataclasses.replace(result, values=start, objective=float(model.cost @ start),
+    if start is not None and (result.values is None or result.objective > start_cost + 1e-9):
+        result = dataclasses.replace(result, values=start, objective=start_cost,
                                      status=Status.FEASIBLE if result.status != Status.OPTIMAL else result.status)
     bounds = [b for b in (bound, result.bound) if b is not None]
     if bounds:
@@ -103,19 +103,27 @@ def _chunk_bound(windows: Windows, options: Options, limits: Limits, solver: str
     if limits.budget_usd is not None:
         return None
     deadline = time.perf_counter() + time_limit_s
-    peak = tuple(vms_needed(windows, options).max(axis=0, initial=0.0))
+    chunk_model = _chunk_models(windows, options, limits)
     total = 0.0
     for k, first in enumerate(range(0, len(windows), BOUND_CHUNK_WINDOWS)):
         left = deadline - time.perf_counter()
         if left <= 0:
             return None
-        part = build_model(windows.slice(first, min(first + BOUND_CHUNK_WINDOWS, len(windows))), options,
-                           dataclasses.replace(limits, peak_vms=peak, free_start=k > 0))
+        part = chunk_model(k, first, min(first + BOUND_CHUNK_WINDOWS, len(windows)))
         result = get_backend(solver)(part, SolveOptions(time_limit_s=left, gap=gap / 10))
         if result.bound is None:
             return None
         total += result.bound
     return total
+
+
+def _chunk_models(windows: Windows, options: Options, limits: Limits):
+    """``model(k, first, last)``: chunk k (windows first..last−1) as its own MILP, with the VMs serving at its
+    start free after the first chunk (the relaxation that makes chunk bounds add up) and the whole horizon's
+    per-option count bounds."""
+    peak = tuple(vms_needed(windows, options).max(axis=0, initial=0.0))
+    return lambda k, first, last: build_model(windows.slice(first, last), options,
+                                              dataclasses.replace(limits, peak_vms=peak, free_start=k > 0))
 
 
 def _restricted_start(model: MilpModel, windows: Windows, options: Options, limits: Limits, lp: SolveResult,
@@ -160,10 +168,8 @@ def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limi
     if T - cuts[-1] < chunk // 2 and len(cuts) > 1:  # no tiny last chunk
         cuts.pop()
     spans = list(zip(cuts, cuts[1:] + [T]))
-    peak = tuple(vms_needed(windows, options).max(axis=0, initial=0.0))
-    parts = [build_model(windows.slice(a, b), options,
-                         dataclasses.replace(limits, peak_vms=peak, free_start=k > 0))
-             for k, (a, b) in enumerate(spans)]
+    chunk_model = _chunk_models(windows, options, limits)
+    parts = [chunk_model(k, a, b) for k, (a, b) in enumerate(spans)]
     workers = min(len(parts), _cores())
     per_chunk = SolveOptions(time_limit_s=0.6 * time_limit_s * workers / len(parts), gap=gap / 2,
                              threads=1 if workers > 1 else None)
