@@ -12,11 +12,14 @@ import pandas as pd
 from hetplan.planner.catalog.schema import METHODS
 
 
+BURSTABLE_REASON = "burstable type (CPU credits): excluded, never taken as a full-speed CPU"
+
+
 def planner_use(instances: pd.DataFrame) -> pd.Series:
     """Per instance type: "usable", or "excluded: <why>" (burstable types run on CPU credits: a baseline
     share of their vCPUs plus credits earned, never a full-speed CPU the planner could count on)."""
     burstable = instances.burstable if "burstable" in instances else pd.Series(False, index=instances.index)
-    return pd.Series(["excluded: burstable (CPU credits), not a full-speed CPU" if b else "usable" for b in burstable],
+    return pd.Series([f"excluded: {BURSTABLE_REASON}" if b else "usable" for b in burstable],
                      index=instances.index, name="planner")
 
 

@@ -45,10 +45,9 @@ def prefer_direct(profile: pd.DataFrame) -> pd.DataFrame:
     # A batched VM row without a measured throughput cannot be used (options.py), so any usable row beats it.
     unusable = (profile.platform == "vm") & (profile.batch > 1) & profile.throughput_rps.isna()
     rank = rank + np.where(unusable, len(METHODS) + 1, 0)
-    keys = profile[_CONFIGURATION].astype(str).agg("|".join, axis=1)
     order = np.lexsort((np.arange(len(profile)), rank.to_numpy()))
-    keep = ~keys.iloc[order].duplicated()
-    return profile.iloc[np.sort(order[keep.to_numpy()])]
+    keep = ~profile.iloc[order].duplicated(_CONFIGURATION).to_numpy()
+    return profile.iloc[np.sort(order[keep])]
 
 
 def dispatch_timeout_ms(batch: pd.Series, latency_ms: pd.Series, slo_s: float) -> pd.Series:

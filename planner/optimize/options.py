@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from hetplan.planner.catalog import ServerlessPricing
+from hetplan.planner.catalog.coverage import BURSTABLE_REASON, planner_use
 from hetplan.errors import HetplanError, did_you_mean
 from hetplan.planner.optimize.batching import dispatch_timeout_ms, fill_rate_rps, option_name, prefer_direct
 from hetplan.planner.optimize.queueing import max_utilization
@@ -187,9 +188,7 @@ def _vm_options(profile: pd.DataFrame, instances: pd.DataFrame, targets: Targets
     if targets.instance_types:
         rows = _reject(rows, ~rows.instance_type.isin(targets.instance_types), "instance type not selected", rejected)
     rows = _reject(rows, rows.latency_ms.isna(), "could not run there (profile has no latency)", rejected)
-    burstable = rows.instance_type.map(instances.burstable).fillna(False).astype(bool) if "burstable" in instances else None
-    if burstable is not None:
-        rows = _reject(rows, burstable, "burstable type (CPU credits): excluded, never taken as a full-speed CPU", rejected)
+    rows = _reject(rows, rows.instance_type.map(planner_use(instances)) != "usable", BURSTABLE_REASON, rejected)
     single = rows.batch == 1
     rows.loc[single, "latency_ms"] = np.maximum(rows.latency_ms[single], _busy_latency(rows[single], instances))
     # Batch > 1 is credited only where throughput was measured: the reference batch latencies exceed what the CPUs can do.
@@ -206,27 +205,28 @@ def _vm_options(profile: pd.DataFrame, instances: pd.DataFrame, targets: Targets
     throughput = rows.throughput_rps.fillna(pd.Series(servers * 1000.0 / rows.latency_ms.to_numpy(), index=rows.index))
     timeout = dispatch_timeout_ms(rows.batch, rows.latency_ms, targets.slo_s)
     fill = fill_rate_rps(rows.batch, timeout)
+    rows = rows.assign(servers=servers, throughput_rps=throughput, fill_wait_ms=timeout, min_rate_rps=fill)
     keep = fill <= throughput * targets.max_utilization
     if targets.max_rate_rps is not None:
         keep &= fill <= targets.max_rate_rps
     rows = _reject(rows, ~keep, "batch cannot fill within the SLO at a rate one VM carries or the load brings", rejected)
-    inst, servers, throughput, timeout, fill = (inst[keep.to_numpy()], servers[keep.to_numpy()], throughput[keep],
-                                                timeout[keep], fill[keep])
-    latency = rows.latency_ms + timeout  # the call plus the wait for the batch to fill
+    inst = instances.loc[rows.instance_type]
+    latency = rows.latency_ms + rows.fill_wait_ms  # the call plus the wait for the batch to fill
     utilization = np.array([
         max_utilization(lat / 1000.0, int(c), targets.slo_s, targets.percentile, targets.max_utilization)
-        for lat, c in zip(latency, servers)
+        for lat, c in zip(latency, rows.servers)
     ])
     out = pd.DataFrame({
         "model": rows.model, "instance_type": rows.instance_type, "batch": rows.batch,
         "accuracy": rows.accuracy, "price_per_hour_usd": inst.price_per_hour_usd.to_numpy(),
         "boot_seconds": inst.boot_seconds.to_numpy() + rows.load_time_ms.fillna(0).to_numpy() / 1000.0,
-        "latency_ms": latency, "latency_basis": rows.latency_basis, "servers": servers,
-        "throughput_rps": throughput, "utilization": utilization, "capacity_rps": throughput * utilization,
-        "fill_wait_ms": timeout, "min_rate_rps": fill,
+        "latency_ms": latency, "latency_basis": rows.latency_basis, "servers": rows.servers,
+        "throughput_rps": rows.throughput_rps, "utilization": utilization,
+        "capacity_rps": rows.throughput_rps * utilization, "fill_wait_ms": rows.fill_wait_ms,
+        "min_rate_rps": rows.min_rate_rps,
         "memory_mb": inst.memory_gib.to_numpy() * 1024, "load_time_ms": rows.load_time_ms,
         "peak_memory_mb": rows.peak_memory_mb, "accuracy_source": rows.accuracy_source, "method": rows.method,
-        "family": inst.family.to_numpy(), "arch": inst.arch.to_numpy() if "arch" in inst else "x86_64",
+        "family": inst.family.to_numpy(), "arch": inst.arch.to_numpy(),
         "source": rows.source,
     })
     out = _reject(out.assign(platform="vm", config=out.instance_type), out.utilization <= 0,
