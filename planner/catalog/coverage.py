@@ -12,7 +12,7 @@ import pandas as pd
 from hetplan.planner.catalog.schema import METHODS
 
 
-BURSTABLE_REASON = "burstable type (CPU credits): excluded, never taken as a full-speed CPU"
+BURSTABLE_REASON = "burstable type (CPU credits), never taken as a full-speed CPU"
 
 
 def planner_use(instances: pd.DataFrame) -> pd.Series:
