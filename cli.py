@@ -82,13 +82,13 @@ def _guarded(sub: typer.Typer) -> typer.Typer:
 
 def _register() -> None:
     """Each command module imports its heavy libraries inside its commands, so importing them here is cheap."""
-    from hetplan.commands import observe, plan, predict, profile, replay, sweep, trace
+    from hetplan.commands import deploy, observe, plan, predict, profile, replay, sweep, trace
 
     for name, command in (("catalog", plan.catalog_command), ("solve", plan.solve_command),
                           ("show", plan.show_command), ("validate", plan.validate_command),
                           ("predict", predict.predict_command), ("simulate", replay.simulate_command),
                           ("compare", replay.compare_command), ("observe", observe.observe_command),
-                          ("sweep", sweep.sweep_command)):
+                          ("sweep", sweep.sweep_command), ("deploy", deploy.deploy_command)):
         app.command(name)(handle_errors(command))
     app.add_typer(_guarded(profile.profile_app), name="profile")
     app.add_typer(_guarded(trace.trace_app), name="trace")

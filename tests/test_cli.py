@@ -26,7 +26,7 @@ def test_help_and_version():
 
 
 def test_startup_imports_no_heavy_library():
-    code = ("import sys, hetplan.cli; heavy = {'mxnet', 'ortools', 'highspy', 'pulp', 'pandas', 'numpy', 'scipy', 'statsmodels'}; "
+    code = ("import sys, hetplan.cli; heavy = {'mxnet', 'ortools', 'highspy', 'pulp', 'pandas', 'numpy', 'scipy', 'statsmodels', 'boto3', 'botocore'}; "
             "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
