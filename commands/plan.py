@@ -50,7 +50,8 @@ def catalog_command(
 
 
 def solve_command(
-    slo: Annotated[str, typer.Option(help="Latency SLO in ms or s, e.g. [bold]200ms[/] or 0.5s (required).")],
+    slo: Annotated[Optional[str], typer.Option(help="Latency SLO in ms or s, e.g. [bold]200ms[/] or 0.5s (required, "
+                                                    "except with --fleet, whose services name their own).")] = None,
     percentile: Annotated[float, typer.Option(help="Latency percentile the SLO applies to, in (0.5, 1), e.g. 0.99.")] = 0.99,
     min_accuracy: Annotated[Optional[str], typer.Option(help="Every request served by a model with top-1 ≥ this (fraction 0.75 or 75%).")] = None,
     mean_accuracy: Annotated[Optional[str], typer.Option(help="Traffic-weighted mean top-1 ≥ this in every window (fraction or %). Default 70% when neither accuracy flag is given.")] = None,
@@ -93,7 +94,11 @@ def solve_command(
     solver: Annotated[str, typer.Option(help="MILP backend: [bold]highs[/], cbc or scip.")] = "highs",
     time_limit: Annotated[str, typer.Option(help="Solver wall-clock limit (s, m), e.g. 60s.")] = "60s",
     gap: Annotated[float, typer.Option(help="Relative optimality gap to stop at, in [0, 1), e.g. 0.01 = 1%.")] = 0.01,
-    out: Annotated[Path, typer.Option(help="Where to write the JSON plan.")] = Path("plan.json"),
+    out: Annotated[Path, typer.Option(help="Where to write the JSON plan (with --fleet: a folder, default fleet-plan).")] = Path("plan.json"),
+    fleet: Annotated[Optional[Path], typer.Option(help="A fleet file (TOML): many services planned jointly under the "
+                                                       "account's shared limits (planner/README.md, Fleet).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="With --fleet: solve on the Dask cluster at this address "
+                                                          "(default: a local cluster).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the plan JSON (the file's content) on stdout.")] = False,
     plain: PlainFlag = False,
     quiet: QuietFlag = False,
@@ -110,13 +115,17 @@ def solve_command(
     from hetplan.units import parse_accuracy, parse_duration
 
     view = output(json_output, plain, quiet)
-    check_writable(out)  # before minutes of solving, not after
+    if fleet is not None and out == Path("plan.json"):
+        out = Path("fleet-plan")
+    check_writable(out / "fleet.json" if fleet is not None else out)  # before minutes of solving, not after
     if gap < 0 or gap >= 1:
         raise HetplanError(f"--gap {gap:g} must be in [0, 1), e.g. 0.01")
     if load_scale <= 0:
         raise HetplanError(f"--load-scale {load_scale:g} must be positive")
+    if slo is None and fleet is None:
+        raise HetplanError("give --slo, e.g. --slo 200ms (or --fleet FILE, whose services name their SLOs)")
     request = PlanRequest(
-        slo_s=parse_duration(slo), percentile=percentile,
+        slo_s=parse_duration(slo) if slo else 1.0, percentile=percentile,
         min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
         mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
         trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, sizing=sizing,
@@ -132,6 +141,9 @@ def solve_command(
         lead_time_s=0.0 if lead_time.strip() in ("0", "0s") else parse_duration(lead_time), solver=solver,
         time_limit_s=parse_duration(time_limit), gap=gap,
     )
+    if fleet is not None:
+        _solve_fleet(view, fleet, request, out, scheduler)
+        return
     with view.progress("planning", total=5, after_s=2.0) as bar:
         plan = make_plan(request, on_stage=lambda text: bar.advance(description=text))
     text = plan.to_json()
@@ -141,6 +153,42 @@ def solve_command(
         return
     show_plan(view, plan, max_windows=24)
     view.note(f"plan written to {out}")
+
+
+def _solve_fleet(view, path: Path, base, out: Path, scheduler: str | None) -> None:
+    """Every service of the fleet file planned jointly; one plan per service and fleet.json in the folder ``out``."""
+    import dataclasses
+    import json
+
+    from hetplan.commands.common import resolve_trace
+    from hetplan.commands.output.fleet import show_fleet
+    from hetplan.fileio import write_text_atomic
+    from hetplan.planner.fleet.spec import load_fleet
+    from hetplan.planner.fleet.workflow import plan_fleet
+
+    fleet = load_fleet(path)
+    requests = []
+    for service in fleet.services:
+        trace = base.trace
+        if service.trace:  # relative to the fleet file, else a shipped trace's name
+            beside = path.parent / service.trace
+            trace = beside if beside.is_file() else resolve_trace(service.trace)
+        requests.append(dataclasses.replace(
+            base, slo_s=service.slo_s, percentile=service.percentile, trace=trace, window_s=fleet.shared.window_s,
+            hours=fleet.shared.hours or base.hours, load_scale=service.load_scale, models=service.models or base.models,
+            mean_accuracy=service.mean_accuracy, min_accuracy=service.min_accuracy, budget_usd=None,
+            lambda_concurrency=service.lambda_concurrency or fleet.shared.lambda_concurrency, gaps=service.gaps or base.gaps))
+    with view.progress("fleet: Lagrangian rounds", total=20, after_s=1.0) as bar:
+        outcome = plan_fleet(fleet, requests, scheduler=scheduler, gap=base.gap,
+                             on_round=lambda r: bar.advance(description=f"fleet: bound ${r['bound']:.4f}"))
+    for name, plan in outcome.plans.items():  # plans first: fleet.json lists only plans that are on disk
+        write_text_atomic(out / f"{name}.json", plan.to_json())
+    write_text_atomic(out / "fleet.json", json.dumps(outcome.summary, indent=1, allow_nan=False) + "\n")
+    if view.json:
+        view.print_json(outcome.summary)
+        return
+    show_fleet(view, outcome.summary)
+    view.note(f"plans written to {out}/ (one per service, and fleet.json)")
 
 
 def show_command(

@@ -16,7 +16,7 @@ import hetplan
 
 ROOT = Path(hetplan.__file__).resolve().parent
 SKIP = {"tests", "benchmarks", "examples", "data", ".ci-venv", "hetplan.egg-info", "build", ".git"}
-STAGES = ("catalog", "forecast", "optimize", "replay", "whatif", "deploy")  # planner/<stage>, in dependency order
+STAGES = ("catalog", "forecast", "optimize", "replay", "whatif", "fleet", "deploy")  # planner/<stage>, in dependency order
 SHARED = {"hetplan.commands.common", "hetplan.commands.output"}   # what command modules may share
 MAX_LINES = 400
 

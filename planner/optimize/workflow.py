@@ -207,11 +207,25 @@ def trusted_rows(profile, trust: tuple[str, ...] | None):
     return kept.reset_index(drop=True)
 
 
-def make_plan(request: PlanRequest, on_stage=None) -> Plan:
-    """The plan for ``request``: options from the profile, windows sized from the trace, the MILP solved, the
-    runtime priced. ``on_stage(text)`` hears each stage as it starts (the CLI's progress bar)."""
+@dataclass(frozen=True)
+class PreparedPlan:
+    """Everything a request's MILP needs, before it is solved (``make_plan``; the fleet prices and solves these)."""
+
+    request: PlanRequest
+    windows: Windows
+    options: object  # options.Options
+    targets: Targets
+    limits: Limits
+    meta: dict
+    serverless: object
+    stats: object
+    seconds: object
+
+
+def prepare_plan(request: PlanRequest, on_stage=None) -> PreparedPlan:
+    """The request checked, the profile and trace read, the options built and the windows sized."""
     stage = on_stage or (lambda text: None)
-    from hetplan.planner.optimize.solve import explain_options, solve_plan
+    from hetplan.planner.optimize.solve import explain_options
 
     if not 0 < request.quantile <= 1:
         raise HetplanError(f"--quantile {request.quantile:g} must be in (0, 1], e.g. 0.95")
@@ -281,19 +295,38 @@ def make_plan(request: PlanRequest, on_stage=None) -> Plan:
         from hetplan.planner.optimize.runtime import runtime_meta
 
         meta["runtime"] = runtime_meta(sizing.get("overflow_option"), sizing.get("queue_fraction"))
-    solve = functools.partial(solve_plan, windows, options, targets, solver=request.solver,
-                              time_limit_s=request.time_limit_s, gap=request.gap, meta=meta)
+    return PreparedPlan(request, windows, options, targets, limits, meta, serverless, stats, seconds)
+
+
+def price_runtime(prepared: PreparedPlan, plan: Plan) -> Plan:
+    """The plan with its runtime priced (warm pool, request-level overflow); plans of the older quantile rule as they are."""
+    if prepared.request.sizing == "quantile":
+        return plan
+    from hetplan.planner.optimize.runtime import add_runtime_costs
+
+    request, stats = prepared.request, prepared.stats
+    peak_ratio = stats.peak_ratio.to_numpy(float) if "peak_ratio" in stats else None
+    return add_runtime_costs(plan, seconds=prepared.seconds, pricing=prepared.serverless, percentile=request.percentile,
+                             slo_s=request.slo_s, headroom=stats.headroom.to_numpy(float),
+                             errors=stats.attrs.get("forecast_errors"), shapes=stats.attrs.get("past_shapes"),
+                             peak_ratio=peak_ratio)
+
+
+def make_plan(request: PlanRequest, on_stage=None) -> Plan:
+    """The plan for ``request``: options from the profile, windows sized from the trace, the MILP solved, the
+    runtime priced. ``on_stage(text)`` hears each stage as it starts (the CLI's progress bar)."""
+    from hetplan.planner.optimize.solve import solve_plan
+
+    stage = on_stage or (lambda text: None)
+    prepared = prepare_plan(request, on_stage)
+    limits = prepared.limits
+    solve = functools.partial(solve_plan, prepared.windows, prepared.options, prepared.targets, solver=request.solver,
+                              time_limit_s=request.time_limit_s, gap=request.gap, meta=prepared.meta)
     stage("solving the MILP")
     plan = solve(limits=limits)
     if request.sizing == "quantile":
         return plan
-    from hetplan.planner.optimize.runtime import add_runtime_costs
-
-    headroom = stats.headroom.to_numpy(float)
-    peak_ratio = stats.peak_ratio.to_numpy(float) if "peak_ratio" in stats else None
-    add = functools.partial(add_runtime_costs, seconds=seconds, pricing=serverless, percentile=request.percentile,
-                            slo_s=request.slo_s, headroom=headroom, errors=stats.attrs.get("forecast_errors"),
-                            shapes=stats.attrs.get("past_shapes"), peak_ratio=peak_ratio)
+    add = functools.partial(price_runtime, prepared)
     stage("pricing the runtime")
     plan = add(plan)
     for _ in range(3):  # the runtime's priced extras (warm pool, request-level overflow) must fit the budget too

@@ -1,0 +1,124 @@
+"""Fleet planning: the decomposed plan against the monolithic MILP's optimum, its bound, and the CLI on Dask."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hetplan.cli import app
+from hetplan.planner import catalog
+from hetplan.planner.fleet.coupling import monolithic
+from hetplan.planner.fleet.spec import Fleet, Service, Shared
+from hetplan.planner.fleet.workflow import build_problems, plan_fleet
+from hetplan.planner.optimize.solvers import SolveOptions, Status, get_backend
+from hetplan.planner.optimize.workflow import PlanRequest
+
+BERKELEY = catalog.DEFAULT_TRACE.parent / "berkeley.csv.gz"
+MODELS = ("inception_bn", "squeezenet")
+CONCURRENCY, QUOTA = 60, 40  # tight enough that the services' own optima together break both
+
+
+def fleet_and_requests(hours=1.0):
+    services = (Service("search", 0.2), Service("photos", 0.5, trace="berkeley", load_scale=0.5),
+                Service("tags", 0.2, load_scale=0.6))
+    fleet = Fleet(services, Shared(lambda_concurrency=CONCURRENCY, vcpu_quota={"c5": QUOTA}, hours=hours))
+    requests = [PlanRequest(slo_s=s.slo_s, trace=BERKELEY if s.trace else catalog.DEFAULT_TRACE, hours=hours,
+                            load_scale=s.load_scale, lambda_concurrency=CONCURRENCY, gaps="interpolate", models=MODELS,
+                            time_limit_s=30) for s in services]
+    return fleet, requests
+
+
+@pytest.fixture(scope="module")
+def solved():
+    fleet, requests = fleet_and_requests()
+    problems, rows = build_problems(fleet, requests)
+    exact = get_backend("highs")(monolithic(problems, rows), SolveOptions(time_limit_s=120, gap=1e-6))
+    alone = [get_backend("highs")(p.model, SolveOptions(time_limit_s=60, gap=1e-6)) for p in problems]
+    outcome = plan_fleet(fleet, requests, serial=True, gap=0.001, iterations=20)
+    return fleet, problems, rows, exact, alone, outcome
+
+
+def test_the_shared_limits_bind_on_this_fleet(solved):
+    _, problems, rows, exact, alone, _ = solved
+    assert exact.status == Status.OPTIMAL and len(problems) == 3 and len(problems[0].model.windows) == 12
+    # planned alone, the services together break the shared rows, so the fleet optimum costs more
+    used = sum(p.coupling @ r.values for p, r in zip(problems, alone))
+    assert np.any(used > rows.capacity + 1e-6)
+    assert sum(r.objective for r in alone) < exact.bound - 1e-6
+
+
+def test_the_bound_never_exceeds_the_optimum_and_the_plan_never_beats_it(solved):
+    _, _, _, exact, _, outcome = solved
+    solution = outcome.solution
+    assert all(r["dual_value"] <= exact.objective + 1e-6 for r in solution.history if np.isfinite(r["dual_value"]))
+    assert solution.bound <= exact.objective + 1e-6
+    assert solution.cost >= exact.bound - 1e-6
+    bounds = [r["bound"] for r in solution.history]
+    assert bounds == sorted(bounds)  # the best bound only rises
+    assert solution.gap == pytest.approx((solution.cost - solution.bound) / solution.cost)
+    assert solution.cost <= exact.objective * 1.05  # a good plan, not only a valid one (observed: within 3%)
+
+
+def test_the_fleet_plans_respect_every_shared_limit_in_every_window(solved):
+    """Read from the plans themselves: VMs × vCPUs per family per window, MILP cost against the summary."""
+    _, problems, rows, _, _, outcome = solved
+    vcpus = catalog.load_instances(None).vcpus.to_dict()
+    per_window = np.zeros(12)
+    for plan in outcome.plans.values():
+        for a in plan.assignments.itertuples():
+            if a.platform == "vm":
+                per_window[a.window] += a.count * vcpus[a.instance_type]
+    assert per_window.max() <= QUOTA
+    summary = outcome.summary
+    concurrency = [row for row in summary["limits"] if row["row"].startswith("lambda-concurrency")]
+    assert len(concurrency) == 12 and all(row["used"] <= CONCURRENCY + 1e-6 for row in concurrency)
+    assert summary["milp_cost_usd"] == pytest.approx(sum(s["milp_cost_usd"] for s in summary["services"]))
+    assert summary["milp_cost_usd"] == pytest.approx(sum(p.meta["solver"]["objective_usd"] for p in outcome.plans.values()))
+    assert set(summary["binding"]) <= {row["row"] for row in summary["limits"]} and summary["binding"]
+
+
+def test_solve_fleet_on_a_local_dask_cluster_writes_plans_and_summary(tmp_path):
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'''[shared]
+lambda_concurrency = {CONCURRENCY}
+hours = 0.5
+[shared.vcpu_quota]
+c5 = {QUOTA}
+
+[[services]]
+name = "search"
+slo = "200ms"
+models = ["inception_bn", "squeezenet"]
+
+[[services]]
+name = "tags"
+slo = "200ms"
+load_scale = 0.6
+models = ["inception_bn", "squeezenet"]
+''')
+    out = tmp_path / "plans"
+    result = CliRunner().invoke(app, ["solve", "--fleet", str(fleet), "--out", str(out), "--json", "--time-limit", "20s"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary == json.loads((out / "fleet.json").read_text())
+    assert [s["name"] for s in summary["services"]] == ["search", "tags"]
+    assert summary["bound_usd"] <= summary["milp_cost_usd"] + 1e-9
+    for service in summary["services"]:
+        shown = CliRunner().invoke(app, ["show", str(out / service["plan"]), "--json"])
+        assert shown.exit_code == 0 and json.loads(shown.stdout)["solver"]["method"] == "fleet"
+
+
+def test_a_bad_fleet_file_is_one_line_and_exit_2(tmp_path):
+    cases = {"services = []\n": "malformed", "[[services]]\nname = \"a\"\nslo = \"fast\"\n": "slo",
+             "[[services]]\nname = \"a\"\nslo = \"200ms\"\n[[services]]\nname = \"a\"\nslo = \"1s\"\n": "twice",
+             "[shared]\nvcpu_quota = {c9 = 4}\n[[services]]\nname = \"a\"\nslo = \"200ms\"\n": "unknown family",
+             "not = [toml": "not valid TOML"}
+    for text, reason in cases.items():
+        path = tmp_path / "fleet.toml"
+        path.write_text(text)
+        result = CliRunner().invoke(app, ["solve", "--fleet", str(path), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and reason in result.output and len(result.output.strip().splitlines()) == 1, result.output
+        assert not (tmp_path / "out").exists()
