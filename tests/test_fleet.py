@@ -122,3 +122,41 @@ def test_a_bad_fleet_file_is_one_line_and_exit_2(tmp_path):
         result = CliRunner().invoke(app, ["solve", "--fleet", str(path), "--out", str(tmp_path / "out")])
         assert result.exit_code == 2 and reason in result.output and len(result.output.strip().splitlines()) == 1, result.output
         assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_killed_mid_solve_costs_a_rerun_not_the_fleet(tmp_path):
+    """SIGKILL a Dask worker while it solves a subproblem: Dask runs that task again elsewhere, and the fleet plan
+    is the one a serial run makes (HiGHS on one thread is deterministic)."""
+    import logging
+    import os
+    import signal
+    import threading
+    import time
+
+    from dask.distributed import Client, LocalCluster
+
+    fleet, requests = fleet_and_requests(hours=0.5)
+    serial = plan_fleet(fleet, requests, serial=True, gap=0.001, iterations=6)
+    killed = {}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+
+        def kill_one_busy_worker():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not killed:
+                busy = [w for w, tasks in client.processing().items() if tasks]
+                if busy:
+                    killed["worker"], killed["tasks"] = busy[0], client.processing()[busy[0]]
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_one_busy_worker, daemon=True)
+        killer.start()
+        distributed = plan_fleet(fleet, requests, scheduler=cluster.scheduler_address, gap=0.001, iterations=6)
+        killer.join(5)
+    assert killed and killed["tasks"], "no worker was busy to kill"
+    assert distributed.solution.cost == pytest.approx(serial.solution.cost, rel=1e-9)
+    assert distributed.solution.bound == pytest.approx(serial.solution.bound, rel=1e-9)
+    for name, plan in serial.plans.items():
+        assert distributed.plans[name].assignments[["window", "option", "count"]].equals(plan.assignments[["window", "option", "count"]])
