@@ -192,7 +192,7 @@ def _solve_fleet(view, path: Path, base, out: Path, scheduler: str | None) -> No
 
 
 def show_command(
-    plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve.")],
+    plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve (or a fleet's fleet.json).")],
     json_output: Annotated[bool, typer.Option("--json", help="Print the tables' data as JSON: summary, solver, "
                                                              "per window and per model.")] = False,
     plain: PlainFlag = False,
@@ -203,9 +203,17 @@ def show_command(
 
     from hetplan.planner.optimize.plan import Plan
 
+    from hetplan.planner.fleet.check import read_summary
+
+    view = output(json_output, plain)
+    summary = read_summary(plan)
+    if summary is not None:
+        from hetplan.commands.output.fleet import show_fleet
+
+        view.print_json(summary) if view.json else show_fleet(view, summary)
+        return
     parsed = Plan.load(plan)
     data = parsed.source
-    view = output(json_output, plain)
     if view.json:
         view.print_json({"summary": data["summary"], "solver": data.get("solver"), "windows": data["windows"],
                          "per_window": frame_records(plan_windows_frame(parsed)) if not parsed.assignments.empty else [],
@@ -215,7 +223,7 @@ def show_command(
 
 
 def validate_command(
-    plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve.")],
+    plan: Annotated[Path, typer.Argument(help="A plan written by hetplan solve (or a fleet's fleet.json).")],
     json_output: JsonFlag = False,
     plain: PlainFlag = False,
 ):
@@ -224,12 +232,17 @@ def validate_command(
     Exit 4 when a constraint is violated (the violations are listed).
     """
     from hetplan.commands.output.results import show_validation
+    from hetplan.planner.fleet.check import read_summary
     from hetplan.planner.optimize.evaluate import evaluate
 
     from hetplan.planner.optimize.plan import Plan
 
-    result = evaluate(Plan.load(plan).source)
     view = output(json_output, plain)
+    summary = read_summary(plan)
+    if summary is not None:
+        _validate_fleet(view, plan, summary)
+        return
+    result = evaluate(Plan.load(plan).source)
     if view.json:
         view.print_json({"ok": result.ok, "total_cost_usd": result.total_cost_usd, "vm_cost_usd": result.vm_cost_usd,
                          "lambda_cost_usd": result.lambda_cost_usd, "mean_accuracy": result.mean_accuracy,
@@ -241,3 +254,21 @@ def validate_command(
         first = result.violations[0]
         more = f" (and {len(result.violations) - 1} more)" if len(result.violations) > 1 else ""
         raise CheckFailed(f"plan violates {first.constraint}: {first.message}{more}")
+
+
+def _validate_fleet(view, path: Path, summary: dict) -> None:
+    """Each service's plan re-checked alone, then the shared limits across the plans in every window; exit 4 on a violation."""
+    from hetplan.commands.output.fleet import show_fleet_check
+    from hetplan.planner.fleet.check import check_fleet
+
+    check = check_fleet(path, summary)
+    if view.json:
+        view.print_json({"ok": check.ok, "services": {name: {"ok": e.ok, "violations": [
+            {"constraint": v.constraint, "window": v.window, "option": v.option, "message": v.message} for v in e.violations]}
+            for name, e in check.services.items()},
+            "shared": [{"constraint": v.constraint, "window": v.window, "message": v.message} for v in check.shared]})
+    else:
+        show_fleet_check(view, check)
+    if not check.ok:
+        bad = check.shared + [v for e in check.services.values() for v in e.violations]
+        raise CheckFailed(f"fleet violates {bad[0].constraint}: {bad[0].message}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))

@@ -109,6 +109,21 @@ models = ["inception_bn", "squeezenet"]
     for service in summary["services"]:
         shown = CliRunner().invoke(app, ["show", str(out / service["plan"]), "--json"])
         assert shown.exit_code == 0 and json.loads(shown.stdout)["solver"]["method"] == "fleet"
+    assert json.loads(CliRunner().invoke(app, ["show", str(out / "fleet.json"), "--json"]).stdout) == summary
+    checked = CliRunner().invoke(app, ["validate", str(out / "fleet.json"), "--json"])
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["ok"] is True
+    # the same plans against a smaller quota: validate recomputes the vCPUs from the plans and finds the windows over it
+    used = max(row["used"] for row in summary["limits"] if row["row"].startswith("vcpus["))
+    summary["shared"]["vcpu_quota"]["c5"] = int(used) - 1
+    tight = out / "tight.json"
+    tight.write_text(json.dumps(summary))
+    failed = CliRunner().invoke(app, ["validate", str(tight), "--json"])
+    assert failed.exit_code == 4
+    report = json.loads(failed.stdout)
+    assert report["ok"] is False and all(s["ok"] for s in report["services"].values())
+    over = [v for v in report["shared"] if v["constraint"] == "shared-vcpus"]
+    assert over and {v["window"] for v in over} == {int(row["row"][6:].split(",")[0]) for row in summary["limits"]
+                                                   if row["row"].startswith("vcpus[") and row["used"] > used - 1}
 
 
 def test_a_bad_fleet_file_is_one_line_and_exit_2(tmp_path):

@@ -25,3 +25,15 @@ def show_fleet(out, summary: dict) -> None:
     out.table("Shared limits at their busiest window", ["limit", "window row", "used", "limit", "use"],
               [[name, row["row"], f"{row['used']:.4g}", f"{row['limit']:.4g}", f"{share * 100:.1f}%"]
                for name, (share, row) in sorted(busiest.items())], left=["limit", "window row"])
+
+
+def show_fleet_check(out, check) -> None:
+    rows = [[name, "ok" if e.ok else f"[red]{len(e.violations)} violations[/]", f"${e.total_cost_usd:.4f}"]
+            for name, e in check.services.items()]
+    out.table("Fleet check: each service's plan alone", ["service", "check", "recomputed cost"], rows, left=["service", "check"])
+    if check.shared:
+        out.table("Shared limits broken", ["constraint", "window", "what"],
+                  [[v.constraint, "–" if v.window is None else str(v.window), v.message] for v in check.shared],
+                  left=["constraint", "what"])
+    out.note("fleet ok: every plan passes, and together they keep every shared limit in every window" if check.ok
+             else "fleet check failed")
