@@ -130,7 +130,9 @@ def test_a_bad_fleet_file_is_one_line_and_exit_2(tmp_path):
     cases = {"services = []\n": "malformed", "[[services]]\nname = \"a\"\nslo = \"fast\"\n": "slo",
              "[[services]]\nname = \"a\"\nslo = \"200ms\"\n[[services]]\nname = \"a\"\nslo = \"1s\"\n": "twice",
              "[shared]\nvcpu_quota = {c9 = 4}\n[[services]]\nname = \"a\"\nslo = \"200ms\"\n": "unknown family",
-             "not = [toml": "not valid TOML"}
+             "not = [toml": "not valid TOML",
+             "[shared]\nlambda_concurrency = \"1000/s\"\n[[services]]\nname = \"a\"\nslo = \"200ms\"\n": "shared.lambda_concurrency",
+             "[[services]]\nname = \"a\"\nslo = \"200ms\"\ntrace = \"nowhere.csv\"\n": "service a: trace file 'nowhere.csv' not found"}
     for text, reason in cases.items():
         path = tmp_path / "fleet.toml"
         path.write_text(text)
@@ -175,3 +177,12 @@ def test_a_worker_killed_mid_solve_costs_a_rerun_not_the_fleet(tmp_path):
     assert distributed.solution.bound == pytest.approx(serial.solution.bound, rel=1e-9)
     for name, plan in serial.plans.items():
         assert distributed.plans[name].assignments[["window", "option", "count"]].equals(plan.assignments[["window", "option", "count"]])
+
+
+def test_a_service_infeasible_on_its_own_is_named_with_exit_1(tmp_path):
+    path = tmp_path / "fleet.toml"
+    path.write_text('[shared]\nhours = 0.5\n[[services]]\nname = "a"\nslo = "200ms"\n'
+                    '[[services]]\nname = "b"\nslo = "200ms"\nmean_accuracy = 0.99\n')
+    result = CliRunner().invoke(app, ["solve", "--fleet", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and result.output.startswith("hetplan: error: service b: ") and "mean-accuracy" in result.output
+    assert not (tmp_path / "out").exists()

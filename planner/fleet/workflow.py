@@ -29,7 +29,7 @@ class FleetOutcome:
 
 
 def build_problems(fleet: Fleet, requests: list[PlanRequest]) -> tuple[list[ServiceProblem], SharedRows]:
-    prepared = [prepare_plan(r) for r in requests]
+    prepared = [_prepared(service.name, r) for service, r in zip(fleet.services, requests)]
     models = [service_model(p) for p in prepared]
     instances = catalog.load_instances(requests[0].instances)
     vcpus, families = instances.vcpus.astype(float).to_dict(), instances.family.to_dict()
@@ -47,6 +47,16 @@ def build_problems(fleet: Fleet, requests: list[PlanRequest]) -> tuple[list[Serv
         w = problem.model.windows
         problem.weight = service.weight if service.weight is not None else float(np.sum(w.mean_rps * w.duration_s)) or 1.0
     return problems, rows
+
+
+def _prepared(name: str, request: PlanRequest):
+    """The service's inputs read and checked; an error names the service (and keeps its exit code)."""
+    from hetplan.errors import HetplanError
+
+    try:
+        return prepare_plan(request)
+    except HetplanError as exc:
+        raise type(exc)(f"service {name}: {exc}") from None
 
 
 def solve_task(name: str, model, solver: str, time_limit_s: float, gap: float) -> SolveResult:
