@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, check_writable, name_counts, output, split_names
+from hetplan.commands.common import (JsonFlag, PlainFlag, QuietFlag, check_writable, name_counts, output, resolve_trace,
+                                     split_names)
 from hetplan.errors import CheckFailed, HetplanError
 
 
@@ -109,8 +110,7 @@ def solve_command(
     """
     from hetplan.commands.output.plan import show_plan
     from hetplan.fileio import write_text_atomic
-    from hetplan.planner.catalog.tables import (DEFAULT_INSTANCES, DEFAULT_MODELS, DEFAULT_PROFILE, DEFAULT_SERVERLESS,
-                                                DEFAULT_TRACE)
+    from hetplan.planner.catalog.tables import DEFAULT_INSTANCES, DEFAULT_MODELS, DEFAULT_PROFILE, DEFAULT_SERVERLESS
     from hetplan.planner.optimize.workflow import PlanRequest, make_plan
     from hetplan.units import parse_accuracy, parse_duration
 
@@ -128,7 +128,7 @@ def solve_command(
         slo_s=parse_duration(slo) if slo else 1.0, percentile=percentile,
         min_accuracy=parse_accuracy(min_accuracy) if min_accuracy else None,
         mean_accuracy=parse_accuracy(mean_accuracy) if mean_accuracy else None,
-        trace=trace or DEFAULT_TRACE, window_s=parse_duration(window), quantile=quantile, sizing=sizing,
+        trace=resolve_trace(trace), window_s=parse_duration(window), quantile=quantile, sizing=sizing,
         overflow=overflow and sizing != "quantile", gaps=gaps, hours=hours, predictor=predictor,
         load_scale=load_scale, profile=profile or DEFAULT_PROFILE, feedback=feedback, skip_bad_log_lines=skip_bad,
         instances=instances or DEFAULT_INSTANCES,
@@ -160,7 +160,6 @@ def _solve_fleet(view, path: Path, base, out: Path, scheduler: str | None) -> No
     import dataclasses
     import json
 
-    from hetplan.commands.common import resolve_trace
     from hetplan.commands.output.fleet import show_fleet
     from hetplan.fileio import write_text_atomic
     from hetplan.planner.fleet.spec import load_fleet
