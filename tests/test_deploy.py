@@ -309,8 +309,13 @@ def test_an_aws_error_names_the_resource_its_code_and_what_was_done(aws, plan_fi
     assert [f["FunctionName"] for f in client(aws, "lambda").list_functions()["Functions"]] == [name]
 
 
-def test_the_documented_command_in_a_real_process(aws, plan_file, package):
-    """The issue's command, through the installed entry point: deploy, again (up to date), tear down."""
+def test_the_documented_command_in_a_real_process(aws, package, tmp_path):
+    """The issue's commands, through the entry point, on the default plan (the shipped trace, 13 h): solve, deploy,
+    again (up to date), tear down."""
+    plan_file = tmp_path / "plan.json"
+    solved = subprocess.run([sys.executable, "-m", "hetplan", "solve", "--slo", "200ms", "--out", str(plan_file), "--quiet"],
+                            capture_output=True, text=True, timeout=300)
+    assert solved.returncode == 0, solved.stderr
     base = [sys.executable, "-m", "hetplan", "deploy", str(plan_file), "--endpoint-url", aws]
     first = subprocess.run(base + ["--start", START, "--image-id", "ami-12345678", "--lambda-zip", str(package), "--yes", "--json"],
                            capture_output=True, text=True, timeout=120)
@@ -318,6 +323,8 @@ def test_the_documented_command_in_a_real_process(aws, plan_file, package):
     report = json.loads(first.stdout)
     assert report["status"] == "applied" and all(r["arn"] for r in report["resources"])
     assert {a["what"] for a in report["actions"]} >= {"desired-capacity", "weights"}
+    plan = json.loads(plan_file.read_text())
+    assert len(plan["windows"]) == 156 and {r["kind"] for r in report["resources"]} >= {"group", "function", "load-balancer"}
     second = subprocess.run(base + ["--start", START, "--image-id", "ami-12345678", "--lambda-zip", str(package), "--yes"],
                             capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and "up to date" in second.stdout
@@ -325,6 +332,16 @@ def test_the_documented_command_in_a_real_process(aws, plan_file, package):
     assert gone.returncode == 0 and "removed" in gone.stdout
     assert not state(aws)["groups"]
 
+
+
+def test_functions_take_the_planned_architecture(aws, plan_file, package, tmp_path):
+    plan = json.loads(plan_file.read_text())
+    plan["limits"]["lambda_architecture"] = "arm64"
+    arm = tmp_path / "arm.json"
+    arm.write_text(json.dumps(plan))
+    assert deploy(aws, arm, package, "--yes").exit_code == 0
+    functions = state(aws)["functions"]
+    assert functions and {f["Architectures"][0] for f in functions.values()} == {"arm64"}
 
 # --- without a server ---------------------------------------------------------------------------------------------
 
