@@ -16,6 +16,8 @@ from hetplan.planner.optimize.model import MilpModel
 from hetplan.planner.optimize.queueing import latency_quantile
 
 PLAN_SCHEMA_VERSION = 1
+ASSIGNMENT_COLUMNS = ["window", "option", "platform", "model", "instance_type", "memory_mb", "count", "launches",
+                      "rate_rps", "share", "utilization", "capacity_rps", "overflow_rps", "expected_latency_ms", "cost_usd"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,7 @@ class Plan:
         meta = {k: data[k] for k in meta_keys if k in data}
         windows = pd.DataFrame([{k: v for k, v in w.items() if k != "assignments"} for w in data["windows"]])
         rows = [{"window": w["index"], **a} for w in data["windows"] for a in w["assignments"]]
-        columns = ["window", "option", "platform", "model", "instance_type", "memory_mb", "count", "launches",
-                   "rate_rps", "share", "utilization", "capacity_rps", "overflow_rps", "expected_latency_ms", "cost_usd"]
-        assignments = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        assignments = pd.DataFrame(rows, columns=ASSIGNMENT_COLUMNS) if rows else pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
         return cls(meta=meta, options=pd.DataFrame(data["options"]), windows=windows,
                    assignments=assignments, summary=data.get("summary", {}))
 
@@ -188,7 +188,9 @@ def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: flo
                      "memory_mb": r.memory_mb, "count": 0, "launches": 0, "rate_rps": lam_rates[t, j],
                      "share": lam_share[t, j], "utilization": None, "capacity_rps": None, "overflow_rps": None,
                      "expected_latency_ms": r.latency_ms, "cost_usd": lam_cost[t, j]})
-    assignments = pd.DataFrame(rows).sort_values(["window", "platform", "option"]).reset_index(drop=True) if rows else pd.DataFrame()
+    # a horizon without demand (an idle trace) has no assignment, but the columns every reader expects
+    assignments = (pd.DataFrame(rows).sort_values(["window", "platform", "option"]).reset_index(drop=True) if rows
+                   else pd.DataFrame(columns=ASSIGNMENT_COLUMNS))
     accuracy = pd.concat([vm.set_index("option").accuracy, lam.set_index("option").accuracy])
     mean_acc = (assignments.assign(a=assignments.option.map(accuracy) * assignments.share)
                 .groupby("window").a.sum()) if rows else pd.Series(dtype=float)
