@@ -192,3 +192,11 @@ def test_no_machine_specific_path_in_a_committed_file():
             continue
         hits += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in MACHINE_PATH.finditer(text)]
     assert hits == []
+
+
+def test_no_unsafe_calls_on_user_input():
+    """No eval/exec, no pickle of files, no shell: every subprocess takes an argument list (README, Security)."""
+    pattern = re.compile(r"\b(eval|exec)\(|\bpickle\.|shell\s*=\s*True|os\.system\(|os\.popen\(|yaml\.load\(|marshal\.")
+    offenders = [f"{name}:{k + 1}" for name, path in package_files().items()
+                 for k, line in enumerate(path.read_text().splitlines()) if pattern.search(line.split("#")[0])]
+    assert offenders == []
