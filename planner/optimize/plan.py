@@ -153,7 +153,8 @@ def build_plan(model: MilpModel, values: np.ndarray, meta: dict, percentile: flo
     """Turn solver values into a plan; VM counts are rounded (they are integral up to solver tolerance)."""
     win, vm, lam = model.windows, model.options.vm, model.options.lam
     counts = np.round(model.values(values, "vm-count"))
-    rates = np.clip(model.values(values, "vm-rate"), 0.0, None)
+    # a rate on zero VMs is the solver's feasibility tolerance (rate ≤ count · capacity), not traffic: drop it
+    rates = np.where(counts > 0, np.clip(model.values(values, "vm-rate"), 0.0, None), 0.0)
     lam_rates = np.clip(model.values(values, "lambda-rate"), 0.0, None)
     previous = np.vstack([[_initial(vm, meta)], counts[:-1]]) if len(win) else counts
     launches = np.maximum(0.0, counts - previous)
