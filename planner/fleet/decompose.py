@@ -26,7 +26,8 @@ from hetplan.planner.optimize.matrix import MilpModel
 from hetplan.planner.optimize.solvers import SolveResult, Status
 
 IMPROVE_EVERY = 4  # rounds between passes of coordinate descent on the best fleet plan (``improve``)
-SolveMany = Callable[[list[tuple[str, MilpModel]]], list[SolveResult]]
+# (task name, model, a feasible start or None) → results in the same order
+SolveMany = Callable[[list[tuple[str, MilpModel, np.ndarray | None]]], list[SolveResult]]
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,11 @@ def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: Sol
     pools: list[dict[bytes, Column]] = [dict() for _ in problems]
     weights = np.array([p.weight for p in problems], float)
     shares = weights / weights.sum()
-    starts = [(f"{p.name}-fair-share", capped(p, rows.capacity * share)) for p, share in zip(problems, shares)]
+    starts = [(f"{p.name}-fair-share", capped(p, rows.capacity * share), None) for p, share in zip(problems, shares)]
+    last: list = [None] * len(problems)  # each service's previous plan: feasible for its own rows, a warm start
     best_bound, best, theta, stalled, history = -np.inf, None, 1.0, 0, []
     for k in range(iterations):
-        tasks = [(f"{p.name}-round-{k}", priced(p, prices)) for p in problems]
+        tasks = [(f"{p.name}-round-{k}", priced(p, prices), last[s]) for s, p in enumerate(problems)]
         results = solve_many(tasks + (starts if k == 0 else []))
         for s, result in enumerate(results[:len(problems)]):
             if result.status == Status.INFEASIBLE:
@@ -73,6 +75,8 @@ def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: Sol
             s = j % len(problems)
             if result.values is not None:
                 _keep(pools[s], problems[s], s, result.values)
+                if j < len(problems):
+                    last[s] = result.values
         bounds = [r.bound for r in results[:len(problems)]]  # proven bounds only (an objective within a gap is not one)
         value = sum(bounds) - prices @ rows.capacity if all(b is not None for b in bounds) else -np.inf
         improved = value > best_bound + 1e-9 * max(1.0, abs(best_bound) if np.isfinite(best_bound) else 1.0)
@@ -113,7 +117,7 @@ def improve(problems: list[ServiceProblem], rows: SharedRows, solve_many: SolveM
     columns = list(best.columns)
     for s, problem in enumerate(problems):
         others = sum((c.usage for c in columns if c.service != s), np.zeros(len(rows.capacity)))
-        result = solve_many([(f"{problem.name}-improve", capped(problem, rows.capacity - others))])[0]
+        result = solve_many([(f"{problem.name}-improve", capped(problem, rows.capacity - others), columns[s].values)])[0]
         if result.values is None:
             continue
         _keep(pools[s], problem, s, result.values)
