@@ -114,6 +114,39 @@ def test_vm_reactive_sees_only_the_past(options):
     assert early(full) == early(part)
 
 
+def test_infaas_like_takes_the_cheapest_variant_at_the_load_it_sees_and_switches_without_a_gap(options):
+    from hetplan.planner.replay.infaas import infaas_like
+
+    # a hand-made catalog where the big type pays off only at high load: c5.2xlarge serves 6× its profiled rate
+    everything = build_options(load_profile(), load_instances(), PRICING, load_models(), TARGETS)
+    vm = everything.vm[(everything.vm.model == "inception_bn") & everything.vm.instance_type.isin(["c5.large", "c5.2xlarge"])
+                       & (everything.vm.batch == 1)].copy()
+    big = vm.instance_type == "c5.2xlarge"
+    vm.loc[big, ["throughput_rps", "capacity_rps"]] *= 6
+    options = replace(everything, vm=vm.reset_index(drop=True))
+    sc = scenario(options, step_trace(seconds=9000, low=40.0, high=900.0, step_at=3600))
+    dep = infaas_like(sc, threshold=0.6)
+    variants = dep.vm_options.set_index("option")
+    assert (variants.accuracy >= sc.accuracy_target - 1e-12).all() and dep.overflow == accurate_lambda(sc).option
+    # the cheapest variant for each load, computed here: price · ⌈load / (0.6 · throughput)⌉ over accurate options
+    accurate = sc.options.vm[sc.options.vm.accuracy >= sc.accuracy_target - 1e-12]
+    cheapest = lambda load: accurate.assign(cost=lambda f: f.price_per_hour_usd * np.maximum(
+        1, np.ceil(load / (0.6 * f.throughput_rps) - 1e-9))).sort_values(["cost", "price_per_hour_usd"]).option.iloc[0]
+    on = lambda second: set(dep.vms[(dep.vms.launch_s + dep.vms.option.map(variants.boot_seconds) <= second)
+                                    & (dep.vms.stop_s > second)].option)
+    assert on(3000) == {cheapest(40.0)}
+    assert on(8900) == {cheapest(900.0)}
+    assert cheapest(40.0) != cheapest(900.0)  # so it switched: after 15 periods of the new one being cheapest, no gap
+    assert all(on(t) for t in range(1, 9000, 30))
+    moved = dep.routes[dep.routes[cheapest(900.0)] == 1.0].start_s.min()
+    assert 3600 + 15 * 60 <= moved <= 3600 + 17 * 60 + variants.boot_seconds.max()
+    assert len(dep.routes) == 2 and set(dep.vm_options.instance_type) == {"c5.large", "c5.2xlarge"}
+    assert play(sc, dep).violation_pct < 5  # the replay takes the switch (routes, overlapping fleets)
+    cut = infaas_like(scenario(options, step_trace(seconds=9000, low=40.0, high=900.0, step_at=3600).iloc[:5000]), threshold=0.6)
+    early = lambda d: sorted(zip(d.vms.option[d.vms.launch_s < 4900], d.vms.launch_s[d.vms.launch_s < 4900]))
+    assert early(dep) == early(cut)  # decisions from the past only
+
+
 def test_lambda_only_puts_everything_on_the_cheapest_accurate_lambda(options):
     sc = scenario(options, step_trace(seconds=600))
     dep = lambda_only(sc)
@@ -255,9 +288,9 @@ def test_compare_reports_every_policy_against_the_best_baseline(options):
     sc = scenario(options, step_trace(seconds=3600))
     fake = {"plan_fn": Recorder(options)}
     table, replays = compare(sc, params={"hetplan": {**fake, "predictor": "naive"}, "oracle": fake})
-    assert list(table.policy) == ["hetplan", "vm-reactive", "vm-peak", "lambda-only", "mark-like", "oracle"]
+    assert list(table.policy) == ["hetplan", "vm-reactive", "vm-peak", "lambda-only", "mark-like", "infaas-like", "oracle"]
     best = table.attrs["best_baseline"]
-    assert best in ("vm-reactive", "vm-peak", "lambda-only", "mark-like")
+    assert best in ("vm-reactive", "vm-peak", "lambda-only", "mark-like", "infaas-like")
     assert table.set_index("policy").loc[best, "cost_vs_best_pct"] == pytest.approx(0)
     assert set(replays) == set(table.policy)
 

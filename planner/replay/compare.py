@@ -11,12 +11,13 @@ from hetplan.errors import HetplanError, did_you_mean
 from hetplan.planner.replay.baselines import lambda_only, mark_like, one_step_forecasts, vm_peak, vm_reactive
 from hetplan.planner.replay.deployment import Deployment
 from hetplan.planner.replay.feedback import hetplan_feedback_policy
+from hetplan.planner.replay.infaas import infaas_like
 from hetplan.planner.replay.rolling import hetplan_policy, oracle_policy
 from hetplan.planner.replay.scenario import Scenario
 from hetplan.planner.replay.simulate import replay
 
 
-BASELINES = ("vm-reactive", "vm-peak", "lambda-only", "mark-like")
+BASELINES = ("vm-reactive", "vm-peak", "lambda-only", "mark-like", "infaas-like")
 
 
 def _hetplan_feedback(sc: Scenario, **params) -> Deployment:
@@ -29,9 +30,9 @@ def _hetplan_no_feedback(sc: Scenario, **params) -> Deployment:
 
 POLICIES: dict[str, Callable[..., Deployment]] = {
     "hetplan": _hetplan_feedback, "vm-reactive": vm_reactive, "vm-peak": vm_peak, "lambda-only": lambda_only,
-    "mark-like": mark_like, "oracle": oracle_policy, "hetplan-no-feedback": _hetplan_no_feedback,
+    "mark-like": mark_like, "infaas-like": infaas_like, "oracle": oracle_policy, "hetplan-no-feedback": _hetplan_no_feedback,
 }
-DEFAULT_POLICIES = ("hetplan", "vm-reactive", "vm-peak", "lambda-only", "mark-like", "oracle")
+DEFAULT_POLICIES = ("hetplan", "vm-reactive", "vm-peak", "lambda-only", "mark-like", "infaas-like", "oracle")
 
 
 def make_deployment(name: str, sc: Scenario, **params) -> Deployment:
@@ -54,7 +55,8 @@ def best_baseline(table: pd.DataFrame, allowed_violation_pct: float) -> str | No
 # that meets the SLO (the late share within the percentile's allowance), or the lowest late share if none does.
 # The ranges reach past where the SLO or the cost turns (a best setting at an end of its range would be suspect).
 KNOBS = {"mark-like": ("headroom", (-0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.4)),
-         "vm-reactive": ("target_utilization", (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))}
+         "vm-reactive": ("target_utilization", (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)),
+         "infaas-like": ("threshold", (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))}
 
 
 def compare(sc: Scenario, policies: tuple[str, ...] = DEFAULT_POLICIES, params: dict | None = None,
