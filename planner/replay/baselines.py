@@ -74,17 +74,8 @@ def vm_reactive(sc: Scenario, target_utilization: float = 0.6, period_s: int = 6
     rows, last_change, low_streak = [], -math.inf, 0
     for t in range(t0 + period_s, t1 + 1, period_s):
         desired = desired_of(rate[t - t0 - period_s:t - t0].mean())  # the past period only
-        if desired > len(alive):
-            alive += [float(t)] * (desired - len(alive))
-            last_change, low_streak = t, 0
-        elif desired < len(alive):
-            low_streak += 1
-            if low_streak >= scale_in_periods and t - last_change >= cooldown_s:
-                while len(alive) > desired:
-                    rows.append((o.option, alive.pop(), float(t)))
-                last_change, low_streak = t, 0
-        else:
-            low_streak = 0
+        last_change, low_streak = tracking_step(alive, desired, t, o.option, rows, last_change, low_streak,
+                                                scale_in_periods, cooldown_s)
     rows += [(o.option, launch, math.inf) for launch in alive]
     vms = pd.DataFrame(rows, columns=["option", "launch_s", "stop_s"])
     spill = accurate_lambda(sc) if sc.tools.overflow and len(sc.options.lam) else None
@@ -103,6 +94,24 @@ def vm_reactive(sc: Scenario, target_utilization: float = 0.6, period_s: int = 6
         dep = replace(dep, warm=_pool(sc, vm_frame([o]), spill, np.asarray(alive, float)[:, None],
                                       np.ones((len(stats), 1)), frame, spill.option))
     return dep
+
+
+def tracking_step(alive: list, desired: int, t: int, option: str, stopped: list, last_change: float, low_streak: int,
+                  scale_in_periods: int, cooldown_s: int) -> tuple[float, int]:
+    """One target-tracking decision at ``t`` on the launch times ``alive``: scale out at once; scale in to
+    ``desired`` (newest first, appended to ``stopped``) after ``scale_in_periods`` low periods and ``cooldown_s``
+    since the last change. Returns the new (last change, low streak)."""
+    if desired > len(alive):
+        alive += [float(t)] * (desired - len(alive))
+        return t, 0
+    if desired < len(alive):
+        low_streak += 1
+        if low_streak >= scale_in_periods and t - last_change >= cooldown_s:
+            while len(alive) > desired:
+                stopped.append((option, alive.pop(), float(t)))
+            return t, 0
+        return last_change, low_streak
+    return last_change, 0
 
 
 def lambda_only(sc: Scenario) -> Deployment:

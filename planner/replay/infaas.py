@@ -21,6 +21,7 @@ import pandas as pd
 
 from hetplan.errors import HetplanError
 from hetplan.planner.optimize.overflow import OVERFLOW_FRACTION
+from hetplan.planner.replay.baselines import tracking_step
 from hetplan.planner.replay.deployment import Deployment
 from hetplan.planner.replay.planned import warm_pool
 from hetplan.planner.replay.rolling import configuration
@@ -69,17 +70,8 @@ def infaas_like(sc: Scenario, threshold: float = 0.6, period_s: int = 60, cooldo
             last_change, low_streak, other_streak = t, 0, 0
             continue
         desired = max(1, math.ceil(load / (threshold * variants.throughput_rps.iloc[current]) - 1e-9))
-        if desired > len(alive):
-            alive += [float(t)] * (desired - len(alive))
-            last_change, low_streak = t, 0
-        elif desired < len(alive):
-            low_streak += 1
-            if low_streak >= scale_in_periods and t - last_change >= cooldown_s:
-                while len(alive) > desired:
-                    rows.append((variants.option.iloc[current], alive.pop(), float(t)))
-                last_change, low_streak = t, 0
-        else:
-            low_streak = 0
+        last_change, low_streak = tracking_step(alive, desired, t, variants.option.iloc[current], rows, last_change,
+                                                low_streak, scale_in_periods, cooldown_s)
     rows += [(variants.option.iloc[current], launch, math.inf) for launch in alive]
     vms = pd.DataFrame(rows, columns=["option", "launch_s", "stop_s"])
     used = variants[variants.option.isin(set(vms.option))].reset_index(drop=True)
