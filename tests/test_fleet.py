@@ -186,3 +186,14 @@ def test_a_service_infeasible_on_its_own_is_named_with_exit_1(tmp_path):
     result = CliRunner().invoke(app, ["solve", "--fleet", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and result.output.startswith("hetplan: error: service b: ") and "mean-accuracy" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_shipped_example_fleet_reads():
+    from pathlib import Path
+
+    from hetplan.planner.fleet.spec import load_fleet
+
+    fleet = load_fleet(Path(__file__).resolve().parents[1] / "examples" / "fleet.toml")
+    assert [s.name for s in fleet.services] == ["search", "photos", "tags"]
+    assert fleet.shared.lambda_concurrency == 60 and fleet.shared.vcpu_quota == {"c5": 40} and fleet.shared.window_s == 300
+    assert fleet.services[1].trace == "berkeley" and fleet.services[1].gaps == "interpolate" and fleet.services[1].slo_s == 0.5
