@@ -20,6 +20,7 @@ from hetplan.cli import app
 pytestmark = pytest.mark.fuzz
 FUZZ_EXAMPLES = int(os.environ.get("HETPLAN_FUZZ_EXAMPLES", "25"))
 DOCUMENTED = {0, 1, 2, 3, 4}
+PROFILE = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "profiles" / "aws-reference.csv"
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 runner = CliRunner()
 
@@ -125,5 +126,5 @@ def test_every_file_reader_on_random_bytes(tmp_path, raw):
                           ("f.toml", ["solve", "--fleet"]), ("log.csv", ["observe"])):
         path = tmp_path / name
         path.write_bytes(raw)
-        extra = ["--profile", "data/profiles/aws-reference.csv", "--out", str(tmp_path / "o.csv")] if command == ["observe"] else []
+        extra = ["--profile", str(PROFILE), "--out", str(tmp_path / "o.csv")] if command == ["observe"] else []
         check(runner.invoke(app, command + [str(path)] + extra), tmp_path / "o.csv" if extra else None)

@@ -74,7 +74,7 @@ def coupling_matrix(model: MilpModel, rows: SharedRows, vcpus: dict[str, float],
     count = model.blocks["vm-count"]
     options = model.options.vm
     for family in {label.split(",")[1][:-1] for label in rows.labels if label.startswith("vcpus[")}:
-        columns = [j for j, itype in enumerate(options.instance_type) if families[itype] == family]
+        columns = [j for j, itype in enumerate(options.instance_type) if families.get(itype) == family]
         for j in columns:
             t = np.arange(T)
             coo_rows.append(np.array([index[f"vcpus[{k},{family}]"] for k in t]))
