@@ -1,6 +1,7 @@
 """Fleet benchmark: N services planned jointly under a binding shared Lambda limit, against planning each alone.
 
-Run:  python benchmarks/bench_fleet.py --services 1,5 --windows 288              (a day of 5-minute windows)
+Run:  python benchmarks/bench_fleet.py --small     (the test fleet, 3 services × 12 windows, against the monolithic MILP)
+      python benchmarks/bench_fleet.py --services 1,5 --windows 288              (a day of 5-minute windows)
       python benchmarks/bench_fleet.py --services 1,5,10,50 --windows 2016 --workers 2   (a week: the issue's sizes)
 
 Fleets are built from the shipped traces by documented transformations, so anyone can rebuild them:
@@ -77,6 +78,27 @@ def run(count: int, windows: int, workers: int, folder: Path, time_limit_s: floa
           f"{'breaks ' + str(limit) if concurrency.max() > limit else 'fits':>12s} {split_cost:9.4f} {alone_s:7.1f}")
 
 
+def small() -> None:
+    """The fleet of tests/test_fleet.py (3 services × 12 windows, Lambda concurrency 60 and 40 c5 vCPUs shared): the
+    services' own optima, the monolithic MILP's optimum, and the decomposition's plan and bound."""
+    from hetplan.planner.fleet.coupling import monolithic
+
+    berkeley = catalog.DEFAULT_TRACE.parent / "berkeley.csv.gz"
+    services = (Service("search", 0.2), Service("photos", 0.5, trace="berkeley", load_scale=0.5), Service("tags", 0.2, load_scale=0.6))
+    fleet = Fleet(services, Shared(lambda_concurrency=60, vcpu_quota={"c5": 40}, hours=1.0))
+    requests = [PlanRequest(slo_s=s.slo_s, trace=berkeley if s.trace else catalog.DEFAULT_TRACE, hours=1.0, load_scale=s.load_scale,
+                            lambda_concurrency=60, gaps="interpolate", models=("inception_bn", "squeezenet"), time_limit_s=30)
+                for s in services]
+    problems, rows = build_problems(fleet, requests)
+    exact = get_backend("highs")(monolithic(problems, rows), SolveOptions(time_limit_s=120, gap=1e-6))
+    alone = sum(get_backend("highs")(p.model, SolveOptions(time_limit_s=60, gap=1e-6)).objective for p in problems)
+    started = time.perf_counter()
+    s = plan_fleet(fleet, requests, serial=True, gap=0.001, iterations=20).solution
+    print(f"alone (limits broken) ${alone:.4f}; monolithic optimum ${exact.objective:.4f}; decomposed plan ${s.cost:.4f} "
+          f"({s.cost / exact.objective - 1:+.2%}), bound ${s.bound:.4f} ({s.bound / exact.objective - 1:+.2%}), gap {s.gap:.2%}, "
+          f"{s.iterations} rounds, {time.perf_counter() - started:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", default="1,5", help="fleet sizes, comma-separated")
@@ -84,7 +106,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Dask workers (0: one after another, no Dask)")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per subproblem")
     parser.add_argument("--gap", type=float, default=0.02)
+    parser.add_argument("--small", action="store_true", help="the test fleet against the monolithic MILP, then stop")
     args = parser.parse_args()
+    if args.small:
+        small()
+        return
     print(f"{'services':>8s} {'windows':>7s} {'variables':>9s} {'workers':>7s} {'seconds':>8s} {'joint $':>9s} "
           f"{'bound $':>9s} {'gap':>6s} {'alone $':>9s} {'alone limit':>12s} {'split $':>9s} {'alone s':>7s}")
     with tempfile.TemporaryDirectory() as folder:

@@ -69,3 +69,24 @@ def test_the_cron_example_moves_weights_at_their_times(tmp_path):
     bad = subprocess.run([sys.executable, "-S", str(script), str(tmp_path / "missing.json"), "plan.json"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_plan_cannot_put_a_command_into_the_boot_script():
+    """Model names reach AWS names and the VMs' user data: anything but a plain name is refused before any call."""
+    import datetime as dt
+
+    import pytest
+
+    from hetplan.errors import HetplanError
+    from hetplan.planner.deploy.desired import Settings, desired_state
+
+    option = {"option": "vm:x@c5.large", "platform": "vm", "model": "x\nENV\nrm -rf /", "instance_type": "c5.large",
+              "memory_mb": 4096, "boot_seconds": 100}
+    plan = {"options": [option], "windows": [{"index": 0, "start_s": 0, "end_s": 300, "assignments": [
+        {"option": "vm:x@c5.large", "platform": "vm", "count": 1, "share": 1.0}]}]}
+    now = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    settings = Settings(name="web", start=now + dt.timedelta(days=1), now=now, subnets=("a", "b"), image_id="ami-1")
+    with pytest.raises(HetplanError, match="deploy takes only letters"):
+        desired_state(plan, "abc", settings)
+    option["model"] = "resnet50_v1.5"
+    assert any(r.kind == "launch-template" for r in desired_state(plan, "abc", settings).resources)

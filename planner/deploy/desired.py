@@ -17,6 +17,8 @@ from hetplan.errors import HetplanError
 from hetplan.planner.deploy.routes import route_specs, schedules
 from hetplan.planner.deploy.steps import ALIAS, KINDS, NAME_RULE, PORT, Action, Timeline, iso, short_name
 
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
 @dataclass(frozen=True)
 class Settings:
     """Where and how to deploy: everything :func:`desired_state` needs besides the plan."""
@@ -92,6 +94,11 @@ def used_options(plan: dict) -> list[dict]:
 def desired_state(plan: dict, digest: str, settings: Settings) -> Desired:
     """Every resource ``plan`` needs, keyed and specified as :mod:`.observed` reads them back."""
     options = used_options(plan)
+    for o in options:  # these go into AWS names and the VMs' boot script: plain names only, whatever the plan says
+        for field in ("model", "instance_type"):
+            if o.get(field) is not None and not SAFE_NAME.match(str(o[field])):
+                raise HetplanError(f"the plan's option {o['option']!r} has {field} {str(o[field])!r}: deploy takes only "
+                                   "letters, digits, '.', '_' and '-' there; regenerate the plan with hetplan solve")
     keys = {o["option"]: option_key(settings.name, o) for o in options}
     timeline = Timeline(plan, settings.start)
     resources: list[Resource] = []

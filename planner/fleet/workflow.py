@@ -74,9 +74,9 @@ def dask_solver(scheduler: str | None, workers: int | None, solver: str, time_li
 
     with contextlib.ExitStack() as stack:
         if scheduler:
-            from hetplan.planner.whatif.sweep import _connect
+            from hetplan.planner.whatif.sweep import connect_scheduler
 
-            client = stack.enter_context(_connect(Client, scheduler))
+            client = stack.enter_context(connect_scheduler(Client, scheduler))
         else:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             cluster = stack.enter_context(LocalCluster(n_workers=workers or cores, threads_per_worker=1, processes=True,

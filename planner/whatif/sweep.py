@@ -228,7 +228,7 @@ def _dask_results(todo, base, scheduler, workers):
 
     with contextlib.ExitStack() as stack:
         if scheduler:
-            client = stack.enter_context(_connect(Client, scheduler))
+            client = stack.enter_context(connect_scheduler(Client, scheduler))
         else:
             # One queued scenario per free thread (not 1.1): a few long solves must not wait behind each other
             # on one worker while another is idle. (Inside the daemonic workers solve_plan solves its chunks
@@ -245,7 +245,7 @@ def _dask_results(todo, base, scheduler, workers):
             future.release()  # the plan text may be large; the client holds its own copy now
 
 
-def _connect(client_class, scheduler: str):
+def connect_scheduler(client_class, scheduler: str):
     try:
         client = client_class(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
