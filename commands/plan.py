@@ -165,6 +165,10 @@ def _solve_fleet(view, path: Path, base, out: Path, scheduler: str | None) -> No
     from hetplan.planner.fleet.spec import load_fleet
     from hetplan.planner.fleet.workflow import plan_fleet
 
+    for flag, value in (("--budget", base.budget_usd), ("--quota", base.quotas), ("--lambda-concurrency", base.lambda_concurrency)):
+        if value:  # a fleet's limits are shared, so they live in its file, not on one command line
+            raise HetplanError(f"{flag} does not apply to --fleet: set the shared limits in the fleet file's [shared] "
+                               "(budget_usd, vcpu_quota, lambda_concurrency)")
     fleet = load_fleet(path)
     requests = []
     for service in fleet.services:

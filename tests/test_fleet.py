@@ -179,6 +179,15 @@ def test_a_worker_killed_mid_solve_costs_a_rerun_not_the_fleet(tmp_path):
         assert distributed.plans[name].assignments[["window", "option", "count"]].equals(plan.assignments[["window", "option", "count"]])
 
 
+def test_single_service_limits_on_the_command_line_are_refused_with_a_fleet(tmp_path):
+    path = tmp_path / "fleet.toml"
+    path.write_text('[[services]]\nname = "a"\nslo = "200ms"\n')
+    for flag, value in (("--budget", "10"), ("--quota", "c5.large=2"), ("--lambda-concurrency", "100")):
+        result = CliRunner().invoke(app, ["solve", "--fleet", str(path), flag, value, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and f"{flag} does not apply to --fleet" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_service_infeasible_on_its_own_is_named_with_exit_1(tmp_path):
     path = tmp_path / "fleet.toml"
     path.write_text('[shared]\nhours = 0.5\n[[services]]\nname = "a"\nslo = "200ms"\n'
