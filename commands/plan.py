@@ -163,6 +163,7 @@ def _solve_fleet(view, path: Path, base, out: Path, scheduler: str | None) -> No
     from hetplan.commands.output.fleet import show_fleet
     from hetplan.fileio import write_text_atomic
     from hetplan.planner.fleet.spec import load_fleet
+    from hetplan.planner.fleet.decompose import ROUNDS
     from hetplan.planner.fleet.workflow import plan_fleet
 
     for flag, value in (("--budget", base.budget_usd), ("--quota", base.quotas), ("--lambda-concurrency", base.lambda_concurrency)):
@@ -181,7 +182,7 @@ def _solve_fleet(view, path: Path, base, out: Path, scheduler: str | None) -> No
             hours=fleet.shared.hours or base.hours, load_scale=service.load_scale, models=service.models or base.models,
             mean_accuracy=service.mean_accuracy, min_accuracy=service.min_accuracy, budget_usd=None,
             lambda_concurrency=service.lambda_concurrency or fleet.shared.lambda_concurrency, gaps=service.gaps or base.gaps))
-    with view.progress("fleet: Lagrangian rounds", total=20, after_s=1.0) as bar:
+    with view.progress("fleet: Lagrangian rounds", total=ROUNDS, after_s=1.0) as bar:
         outcome = plan_fleet(fleet, requests, scheduler=scheduler, gap=base.gap,
                              on_round=lambda r: bar.advance(description=f"fleet: bound ${r['bound']:.4f}"))
     for name, plan in outcome.plans.items():  # plans first: fleet.json lists only plans that are on disk

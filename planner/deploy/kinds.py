@@ -14,7 +14,7 @@ from hetplan.planner.deploy import TAG_DEPLOYMENT, TAG_PLAN, TAG_RESOURCE, TAG_S
 from hetplan.planner.deploy.aws import Clients
 from hetplan.planner.deploy.desired import Resource
 from hetplan.planner.deploy.observed import Found, concurrency_resource
-from hetplan.planner.deploy.steps import ALIAS
+from hetplan.planner.deploy.steps import ALIAS, DEFAULT_ROUTE
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                          "Action": "sts:AssumeRole"}]}
@@ -276,8 +276,8 @@ def create_load_balancer(ctx: Context, r: Resource) -> str:
                                         Tags=ctx.tag_list(r.key, **{TAG_START: r.spec["start"]}))["LoadBalancers"][0]
     routes = r.spec["routes"]
     listener = elb.create_listener(LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=80,
-                                   DefaultActions=_forward(ctx, routes["default"]))["Listeners"][0]["ListenerArn"]
-    for priority, path in enumerate(sorted(p for p in routes if p != "default"), start=1):
+                                   DefaultActions=_forward(ctx, routes[DEFAULT_ROUTE]))["Listeners"][0]["ListenerArn"]
+    for priority, path in enumerate(sorted(p for p in routes if p != DEFAULT_ROUTE), start=1):
         elb.create_rule(ListenerArn=listener, Priority=priority, Conditions=_rule(path), Actions=_forward(ctx, routes[path]))
     return balancer["LoadBalancerArn"]
 
@@ -287,9 +287,9 @@ def update_load_balancer(ctx: Context, r: Resource, f: Found) -> None:
     elb, new, old = ctx.clients.elb, r.spec["routes"], f.spec["routes"]
     if r.spec["subnets"] != f.spec["subnets"]:
         elb.set_subnets(LoadBalancerArn=f.arn, Subnets=r.spec["subnets"])
-    if new["default"] != old.get("default"):
-        elb.modify_listener(ListenerArn=f.ids["listener"], DefaultActions=_forward(ctx, new["default"]))
-    paths = sorted(p for p in new if p != "default")
+    if new[DEFAULT_ROUTE] != old.get(DEFAULT_ROUTE):
+        elb.modify_listener(ListenerArn=f.ids["listener"], DefaultActions=_forward(ctx, new[DEFAULT_ROUTE]))
+    paths = sorted(p for p in new if p != DEFAULT_ROUTE)
     for path in paths:
         if path not in f.ids:
             elb.create_rule(ListenerArn=f.ids["listener"], Priority=_free_priority(f.ids, paths, path), Conditions=_rule(path),
@@ -297,7 +297,7 @@ def update_load_balancer(ctx: Context, r: Resource, f: Found) -> None:
         elif new[path] != old.get(path):
             elb.modify_rule(RuleArn=f.ids[path], Actions=_forward(ctx, new[path]))
     for path in old:
-        if path != "default" and path not in new and path in f.ids:
+        if path != DEFAULT_ROUTE and path not in new and path in f.ids:
             elb.delete_rule(RuleArn=f.ids[path])
     elb.add_tags(ResourceArns=[f.arn], Tags=ctx.tag_list(r.key, **{TAG_START: r.spec["start"]}))
 

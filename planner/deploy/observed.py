@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from hetplan.planner.deploy import TAG_DEPLOYMENT, TAG_PLAN, TAG_RESOURCE, TAG_START
 from hetplan.planner.deploy.aws import Clients, aws_errors, error_code
-from hetplan.planner.deploy.steps import ALIAS, short_name
+from hetplan.planner.deploy.steps import ALIAS, DEFAULT_ROUTE, short_name
 
 
 @dataclass
@@ -169,7 +169,7 @@ def _load_balancer(clients, name, found):
     for listener in clients.elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]:
         ids["listener"] = listener["ListenerArn"]
         for rule in clients.elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
-            path = "default" if rule.get("IsDefault") else _path_of(rule)
+            path = DEFAULT_ROUTE if rule.get("IsDefault") else _path_of(rule)
             ids[path] = rule["RuleArn"]
             forward = next((a.get("ForwardConfig") for a in rule.get("Actions", []) if a["Type"] == "forward"), None) or {}
             routes[path] = {target_groups.get(t["TargetGroupArn"], t["TargetGroupArn"]): t.get("Weight", 1)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from hetplan.planner.deploy.steps import (MAX_FORWARD_GROUPS, MAX_GROUP_ACTIONS, MAX_TARGET_ACTIONS, Action, DeployError,
-                                            Timeline, apportion, capacity_steps, iso)
-
-DEFAULT_ROUTE = "default"  # the listener's default action: the plan's whole mix of models
+from hetplan.planner.deploy.steps import (DEFAULT_ROUTE, MAX_FORWARD_GROUPS, MAX_GROUP_ACTIONS, MAX_TARGET_ACTIONS, Action,
+                                            DeployError, Timeline, apportion, capacity_steps, iso)
 
 
 def action_name(key: str, moment) -> str:

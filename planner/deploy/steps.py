@@ -11,6 +11,7 @@ from hetplan.errors import HetplanError
 
 KINDS = ("role", "launch-template", "target-group", "function", "group", "concurrency", "load-balancer")  # create order
 ALIAS = "live"  # the alias the load balancer and provisioned concurrency point at
+DEFAULT_ROUTE = "default"  # the listener's default action (the plan's whole mix); other routes are /<model>/*
 PORT = 8080  # the model server's port on a VM
 MAX_GROUP_ACTIONS = 125  # AWS quota: scheduled actions per Auto Scaling group
 MAX_TARGET_ACTIONS = 200  # AWS quota: scheduled actions per Application Auto Scaling scalable target

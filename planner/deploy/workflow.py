@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hetplan.errors import HetplanError
-from hetplan.planner.deploy.aws import Clients, aws_errors, connect
+from hetplan.planner.deploy.aws import Clients, aws_errors, connect, error_code
 from hetplan.planner.deploy.changes import Change, diff, teardown_changes
 from hetplan.planner.deploy.desired import (Desired, Resource, Settings, check_name, default_name, desired_state, option_key, plan_hash,
                                             used_options)
@@ -120,7 +120,7 @@ def resolve_subnets(clients: Clients, subnet_ids: tuple[str, ...]) -> tuple[tupl
             try:
                 subnets = clients.ec2.describe_subnets(SubnetIds=list(subnet_ids))["Subnets"]
             except Exception as exc:
-                if "InvalidSubnet" in str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")):
+                if error_code(exc).startswith("InvalidSubnet"):
                     raise HetplanError(f"--subnet-ids: {exc.response['Error'].get('Message', 'unknown subnet')}") from None
                 raise
         else:

@@ -25,6 +25,7 @@ from hetplan.planner.fleet.coupling import ServiceProblem, SharedRows, capped, p
 from hetplan.planner.optimize.matrix import MilpModel
 from hetplan.planner.optimize.solvers import SolveResult, Status
 
+ROUNDS = 20  # subgradient rounds at most (each solves every service once)
 IMPROVE_EVERY = 4  # rounds between passes of coordinate descent on the best fleet plan (``improve``)
 # (task name, model, a feasible start or None) → results in the same order
 SolveMany = Callable[[list[tuple[str, MilpModel, np.ndarray | None]]], list[SolveResult]]
@@ -53,7 +54,7 @@ class FleetSolution:
         return max(0.0, (self.cost - self.bound) / abs(self.cost)) if self.cost else 0.0
 
 
-def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: SolveMany, *, iterations: int = 20,
+def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: SolveMany, *, iterations: int = ROUNDS,
                gap: float = 0.01, on_round: Callable[[dict], None] | None = None) -> FleetSolution:
     """The fleet plan by Lagrangian relaxation (module docstring): within ``gap`` of the bound, or after ``iterations``."""
     K = len(rows.capacity)

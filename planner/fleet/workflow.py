@@ -12,7 +12,7 @@ import numpy as np
 
 from hetplan.planner import catalog
 from hetplan.planner.fleet.coupling import ServiceProblem, SharedRows, aligned_windows, coupling_matrix, service_model, shared_rows
-from hetplan.planner.fleet.decompose import FleetSolution, lagrangian
+from hetplan.planner.fleet.decompose import ROUNDS, FleetSolution, lagrangian
 from hetplan.planner.fleet.spec import Fleet
 from hetplan.planner.optimize.plan import Plan, build_plan
 from hetplan.planner.optimize.solvers import SolveOptions, SolveResult, get_backend
@@ -97,7 +97,7 @@ def serial_solver(solver: str, time_limit_s: float, gap: float):
 
 
 def plan_fleet(fleet: Fleet, requests: list[PlanRequest], *, scheduler: str | None = None, workers: int | None = None,
-               serial: bool = False, iterations: int = 20, gap: float = 0.01, on_round=None) -> FleetOutcome:
+               serial: bool = False, iterations: int = ROUNDS, gap: float = 0.01, on_round=None) -> FleetOutcome:
     started = time.perf_counter()
     problems, rows = build_problems(fleet, requests)
     first = requests[0]
