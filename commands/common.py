@@ -21,22 +21,6 @@ def output(json: bool = False, plain: bool = False, quiet: bool = False):
     return Output(json=json, plain=plain, quiet=quiet)
 
 
-def split_names(text: str | None) -> tuple[str, ...] | None:
-    """``a, b,c`` → ('a', 'b', 'c'); None or empty → None."""
-    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
-
-
-def name_counts(text: str | None, option: str) -> dict[str, int]:
-    """``a=1,b=2`` → {a: 1, b: 2} (whole numbers ≥ 0)."""
-    out = {}
-    for part in split_names(text) or ():
-        name, sep, value = part.rpartition("=")
-        if not sep or not name or not value.isdigit():
-            raise HetplanError(f"cannot read {option} '{part}': write NAME=COUNT, e.g. c5.large=10")
-        out[name] = int(value)
-    return out
-
-
 def shipped(kind: str) -> Path:
     """A folder of the shipped data (``traces``, ``profiles``) or the data folder itself (``""``)."""
     from hetplan.planner.catalog.tables import DATA_DIR

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, output, split_names
+from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, output
+from hetplan.units import split_names
 
 
 def deploy_command(

@@ -14,18 +14,6 @@ from hetplan.commands.common import JsonFlag, PlainFlag, output
 from hetplan.errors import HetplanError
 
 
-def _fraction(text: str, option: str) -> float:
-    """``20%`` or ``0.2`` → 0.2."""
-    raw = text.strip()
-    try:
-        value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
-    except ValueError:
-        raise HetplanError(f"cannot read {option} '{text}': write a fraction (0.2) or a percentage (20%)") from None
-    if not value > 0:
-        raise HetplanError(f"{option} '{text}' must be positive")
-    return value
-
-
 def observe_command(
     log: Annotated[Path, typer.Argument(help="Request log: CSV, or JSON lines (.jsonl); columns in planner/FEEDBACK.md.")],
     profile: Annotated[Optional[Path], typer.Option(help="Profile to correct (default: the AWS reference profile).")] = None,
@@ -44,13 +32,12 @@ def observe_command(
     from hetplan.planner import catalog
     from hetplan.fileio import write_text_atomic
     from hetplan.planner.catalog.observe import profile_csv, read_log, update_profile
-    from hetplan.units import parse_duration
+    from hetplan.units import MAX_COUNT, MAX_FACTOR, in_range, parse_duration, parse_fraction
 
     if out is not None and out.suffix.lower() != ".csv":
         raise HetplanError(f"--out '{out}': write a .csv profile")
-    if prior_weight < 0:
-        raise HetplanError(f"--prior-weight {prior_weight:g} must not be negative")
-    limit = _fraction(threshold, "--threshold")
+    in_range(prior_weight, "--prior-weight", 0.0, MAX_COUNT, example="100")
+    limit = parse_fraction(threshold, "--threshold", high=MAX_FACTOR)
     base = catalog.load_profile(profile)
     read = read_log(log, skip_bad=skip_bad)
     view = output(json_output, plain)

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from hetplan.commands.common import (JsonFlag, PlainFlag, QuietFlag, check_writable, name_counts, output, resolve_trace,
-                                     split_names)
+from hetplan.commands.common import JsonFlag, PlainFlag, QuietFlag, check_writable, output, resolve_trace
+from hetplan.units import name_counts, split_names
 from hetplan.errors import CheckFailed, HetplanError
 
 
@@ -118,10 +118,6 @@ def solve_command(
     if fleet is not None and out == Path("plan.json"):
         out = Path("fleet-plan")
     check_writable(out / "fleet.json" if fleet is not None else out)  # before minutes of solving, not after
-    if gap < 0 or gap >= 1:
-        raise HetplanError(f"--gap {gap:g} must be in [0, 1), e.g. 0.01")
-    if load_scale <= 0:
-        raise HetplanError(f"--load-scale {load_scale:g} must be positive")
     if slo is None and fleet is None:
         raise HetplanError("give --slo, e.g. --slo 200ms (or --fleet FILE, whose services name their SLOs)")
     request = PlanRequest(

@@ -57,10 +57,15 @@ def predict_command(
     from hetplan.commands.output.results import show_backtest, show_prediction
     from hetplan.planner.forecast import predict as pr
     from hetplan.planner.forecast.traces import find_gaps, load_trace, window_stats
+    from hetplan import units
     from hetplan.units import format_duration, parse_duration
 
     check_suffix(out, (".csv", ".json"), "--out")
     check_suffix(plot, (".png",), "--plot")
+    units.fraction(quantile, "--quantile")
+    for option, value in (("--horizon", horizon), ("--min-history", min_history)):
+        if value is not None:
+            units.count(value, option, minimum=1, example="12")
     if predictor not in pr.PREDICTORS:
         pr.make_predictor(predictor)  # raises the unknown-name error before any work
     view = output(json_output, plain, quiet)

@@ -85,8 +85,10 @@ def build_config(models: str, batch_sizes: str, vcpus: str, lambda_memory: str, 
 
         for spec in specs:
             find_weights(weights, spec.name, spec.arch)  # fail before measuring anything
-    if repetitions is not None and repetitions < 1:
-        raise HetplanError(f"--repetitions {repetitions}: give at least 1")
+    if repetitions is not None:
+        from hetplan.units import count
+
+        count(repetitions, "--repetitions", minimum=1, example="30")
     reps = stats.fixed(repetitions) if repetitions else (stats.QUICK if quick else stats.Repetitions())
     return ProfileConfig(
         models=tuple(specs), batch_sizes=tuple(parse_int_list(batch_sizes, "batch sizes")), shapes=tuple(shapes),

@@ -58,8 +58,14 @@ def compare_command(
     from hetplan.planner.replay.compare import POLICIES, compare
     from hetplan.planner.replay.planned import solver_plan_fn
     from hetplan.planner.replay.scenario import Tools, make_scenario
+    from hetplan import units
     from hetplan.units import parse_accuracy, parse_duration
 
+    if hours is not None:
+        units.hours(hours)
+    units.count(horizon, "--horizon", minimum=1, example="12")
+    units.count(replan_every, "--replan-every", minimum=1, example="6")
+    units.positive(time_limit, "--time-limit", "10", bound=units.MAX_DURATION_S)
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
     unknown = [n for n in names if n not in POLICIES]
     if unknown:
@@ -150,8 +156,10 @@ def simulate_command(
     from hetplan.planner.replay.simulate import replay
     from hetplan.planner.forecast.traces import load_trace
     from hetplan.planner.replay.verdict import judge, worst_windows
+    from hetplan import units
     from hetplan.units import parse_duration
 
+    units.fraction(log_fraction, "--log-fraction", "0.01")
     if check and method != "events":
         raise HetplanError("--check replays request by request: drop --method fluid")
     data = Plan.load(plan).source

@@ -59,10 +59,13 @@ def sweep_command(
     from hetplan.planner.catalog.tables import DEFAULT_TRACE
     from hetplan.planner.optimize.workflow import PlanRequest
     from hetplan.planner.whatif.sweep import check_executor, run_sweep, scenario_grid
+    from hetplan import units
     from hetplan.units import parse_accuracy, parse_duration
 
-    if not 0 <= gap < 1:
-        raise HetplanError(f"--gap {gap:g} must be in [0, 1), e.g. 0.01")
+    units.gap(gap)
+    units.percentile(percentile)
+    if hours is not None:
+        units.hours(hours)
     if resume and out is None:
         raise HetplanError("--resume needs --out DIR: the folder of the sweep to resume")
     if plot is not None and plot.suffix.lower() != ".png":

@@ -13,17 +13,6 @@ from hetplan.errors import HetplanError
 trace_app = typer.Typer(no_args_is_help=True, help="Work with request traces: derive stress variants.")
 
 
-def _factor(text: str, option: str) -> float:
-    raw = text.strip().lower().removesuffix("x")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise HetplanError(f"cannot read the factor '{text}' of {option}: write a number such as 4 or 4x") from None
-    if not (value > 0 and value < float("inf")):
-        raise HetplanError(f"the factor '{text}' of {option} must be a positive number")
-    return value
-
-
 def _parts(text: str, count: int, option: str, example: str) -> list[str]:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != count or not all(parts):
@@ -49,20 +38,19 @@ def derive_command(
     a diurnal shift. Counts stay whole numbers; the same options and seed give the same file."""
     from hetplan.planner.forecast.derive import Derivation, Spikes, Step, derive, write_trace
     from hetplan.planner.forecast.traces import load_trace
-    from hetplan.units import parse_duration
+    from hetplan.units import parse_duration, parse_factor, positive
 
     name = out.name.lower()
     if not (name.endswith(".csv") or name.endswith(".csv.gz")):
         raise HetplanError(f"--out '{out}': write a .csv or .csv.gz file")
-    if not (scale > 0 and scale < float("inf")):
-        raise HetplanError(f"--scale {scale:g} must be a positive number")
+    positive(scale, "--scale")
     how = Derivation(
         scale=scale, seed=seed,
         spikes=None if spikes is None else Spikes(
-            _factor(_parts(spikes, 3, "--spikes", "FACTOR,LENGTH,EVERY, e.g. 4x,10m,2h")[0], "--spikes"),
+            parse_factor(_parts(spikes, 3, "--spikes", "FACTOR,LENGTH,EVERY, e.g. 4x,10m,2h")[0], "--spikes"),
             parse_duration(spikes.split(",")[1].strip()), parse_duration(spikes.split(",")[2].strip())),
         step=None if step is None else Step(
-            _factor(_parts(step, 2, "--step", "FACTOR,AT, e.g. 1.5,6h")[0], "--step"), parse_duration(step.split(",")[1].strip())),
+            parse_factor(_parts(step, 2, "--step", "FACTOR,AT, e.g. 1.5,6h")[0], "--step"), parse_duration(step.split(",")[1].strip())),
         shift_s=parse_duration(shift) if shift else 0.0)
     source = resolve_trace(trace)
     original = load_trace(source)

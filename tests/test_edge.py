@@ -20,11 +20,15 @@ runner = CliRunner()
     (["--slo", "200ms", "--window", "1e400s"], "beyond a year"),
     (["--slo", "200ms", "--max-utilization", "2"], "--max-utilization 2 must be in (0, 1]"),
     (["--slo", "200ms", "--max-utilization", "0"], "--max-utilization 0 must be in (0, 1]"),
-    (["--slo", "200ms", "--load-scale", "1e309"], "--load-scale inf must be a positive finite number"),
+    (["--slo", "200ms", "--load-scale", "1e309"], "--load-scale inf must be in (0, 1e+06]"),
+    (["--slo", "200ms", "--budget", "nan"], "--budget nan must be in (0, 1e+12]"),
+    (["--slo", "200ms", "--gap", "nan"], "--gap nan must be in [0, 1)"),
+    (["--slo", "200ms", "--lambda-concurrency", "-1"], "--lambda-concurrency -1 must be in [0, 1e+09]"),
+    (["--slo", "200ms", "--hours", "-1"], "--hours -1 must be in (0, 8784]"),
 ])
 def test_solve_refuses_out_of_range_numbers_before_any_work(tmp_path, args, says):
     out = tmp_path / "p.json"
-    result = runner.invoke(app, ["solve", *args, "--hours", "1", "--out", str(out)])
+    result = runner.invoke(app, ["solve", "--hours", "1", *args, "--out", str(out)])  # a later option wins
     assert result.exit_code == 2, result.output
     assert says in result.output and "Traceback" not in result.output
     assert os.listdir(tmp_path) == []

@@ -1,3 +1,5 @@
+"""Units and range checks at the edge: exact parses, interval ends, and any input parses in range or is refused by name."""
+
 import math
 
 import pytest
@@ -106,3 +108,149 @@ def test_any_accuracy_is_a_fraction_in_0_1_or_refused(text):
     except HetplanError:
         return
     assert math.isfinite(value) and 0 < value <= 1
+
+
+# --- the range checks every command shares (units.in_range and its named kinds) ---------------------------------
+
+from hetplan import units  # noqa: E402
+
+KINDS = {  # check → (low, high, low_open, high_open)
+    units.fraction: (0.0, 1.0, True, False),
+    units.percentile: (0.5, 1.0, False, True),
+    units.gap: (0.0, 1.0, False, True),
+    units.money: (0.0, units.MAX_MONEY_USD, True, False),
+    units.hours: (0.0, units.MAX_DURATION_S / 3600, True, False),
+}
+ANY_VALUE = (st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**12, 10**12) | st.text(max_size=8)
+             | st.none())
+
+
+@pytest.mark.parametrize("check", list(KINDS), ids=lambda c: c.__name__)
+@given(value=ANY_VALUE)
+def test_any_value_is_in_its_interval_or_refused_naming_option_and_interval(check, value):
+    low, high, low_open, high_open = KINDS[check]
+    try:
+        number = check(value, "--opt") if check is units.fraction else check(value, "--opt")
+    except HetplanError as exc:
+        text = str(exc)
+        assert "--opt" in text and "\n" not in text
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        assert interval in text or "write a number" in text
+        return
+    assert math.isfinite(number)
+    assert (number > low if low_open else number >= low) and (number < high if high_open else number <= high)
+
+
+@pytest.mark.parametrize("check, value, ok", [
+    (units.fraction, 1.0, True), (units.fraction, 0.0, False), (units.fraction, 1.0000001, False),
+    (units.percentile, 0.5, True), (units.percentile, 1.0, False), (units.percentile, 0.999, True),
+    (units.gap, 0.0, True), (units.gap, 1.0, False), (units.money, 0.01, True), (units.money, 0.0, False),
+    (units.hours, 8784, True), (units.hours, 8784.01, False),
+])
+def test_interval_ends(check, value, ok):
+    if ok:
+        assert check(value, "--opt") == value
+    else:
+        with pytest.raises(HetplanError, match="must be in"):
+            check(value, "--opt")
+
+
+@given(value=ANY_VALUE)
+def test_counts_are_whole_numbers_in_range_or_refused(value):
+    try:
+        number = units.count(value, "--n", minimum=1, maximum=100)
+    except HetplanError as exc:
+        assert "--n" in str(exc)
+        return
+    assert isinstance(number, int) and 1 <= number <= 100 and number == float(value)
+
+
+@pytest.mark.parametrize("value, message", [(2.5, "whole number"), (0, r"\[1, 100\]"), (101, r"\[1, 100\]")])
+def test_count_messages(value, message):
+    with pytest.raises(HetplanError, match=message):
+        units.count(value, "--n", minimum=1, maximum=100)
+
+
+@given(st.text(max_size=16))
+def test_factors_parse_to_a_bounded_positive_number_or_are_refused(text):
+    try:
+        value = units.parse_factor(text, "--spikes")
+    except HetplanError as exc:
+        assert "--spikes" in str(exc)
+        return
+    assert math.isfinite(value) and 0 < value <= units.MAX_FACTOR
+
+
+@pytest.mark.parametrize("text, value", [("4x", 4.0), ("1.5", 1.5), (" 2X ", 2.0)])
+def test_factors(text, value):
+    assert units.parse_factor(text, "--spikes") == value
+
+
+@given(st.text(max_size=12))
+def test_fractions_typed_as_text_parse_in_range_or_are_refused(text):
+    try:
+        value = units.parse_fraction(text, "--threshold")
+    except HetplanError as exc:
+        assert "--threshold" in str(exc)
+        return
+    assert 0 < value <= 1
+
+
+@pytest.mark.parametrize("text, high, value", [("20%", 1.0, 0.2), ("0.2", 1.0, 0.2), ("150%", 10.0, 1.5)])
+def test_fractions(text, high, value):
+    assert units.parse_fraction(text, "--threshold", high=high) == pytest.approx(value)
+
+
+def test_name_lists_and_counts():
+    assert units.split_names(" a, b,,c ") == ("a", "b", "c") and units.split_names("") is None
+    assert units.name_counts("c5.large=3,p3.2xlarge=0", "--quota") == {"c5.large": 3, "p3.2xlarge": 0}
+    for bad in ("c5.large", "=3", "c5.large=-1", "c5.large=1.5", "c5.large=99999999999"):
+        with pytest.raises(HetplanError, match="--quota"):
+            units.name_counts(bad, "--quota")
+
+
+@pytest.mark.parametrize("field, value, option", [
+    ("budget_usd", -5.0, "--budget"), ("budget_usd", float("inf"), "--budget"), ("gap", float("nan"), "--gap"),
+    ("lambda_concurrency", -1, "--lambda-concurrency"), ("load_scale", 1e300, "--load-scale"),
+    ("hours", -1.0, "--hours"), ("max_utilization", 2.0, "--max-utilization"), ("percentile", 1.0, "--percentile"),
+    ("quotas", {"c5.large": -2}, "--quota c5.large"), ("time_limit_s", 0.0, "--time-limit"),
+])
+def test_a_plan_request_out_of_range_is_refused_before_any_work(field, value, option):
+    import dataclasses
+
+    from hetplan.planner.optimize.workflow import PlanRequest, check_request
+
+    request = dataclasses.replace(PlanRequest(slo_s=0.2), **{field: value})
+    with pytest.raises(HetplanError) as err:
+        check_request(request)
+    assert str(err.value).startswith(option)
+    check_request(PlanRequest(slo_s=0.2))  # the defaults pass
+
+
+# Cases the mutation run (tests/README.md) showed were missing: each kills a surviving mutant of units.py.
+
+@pytest.mark.parametrize("seconds, text", [(0.2, "200ms"), (1, "1s"), (59, "59s"), (60, "1m"), (90, "90s"),
+                                           (3599, "3599s"), (3600, "1h"), (5400, "90m"), (7200, "2h")])
+def test_format_duration_picks_the_largest_whole_unit(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("text, value", [("1", 1.0), ("100%", 1.0), ("1.5", 0.015), ("2", 0.02)])
+def test_accuracy_one_is_a_fraction_and_above_one_is_percent(text, value):
+    assert parse_accuracy(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("parse, text, word", [(parse_accuracy, "abc", "accuracy"), (parse_accuracy, "150%", "accuracy"),
+                                               (parse_duration, "abc", "duration"), (parse_size_mb, "abc", "size")])
+def test_parse_errors_name_what_was_read_and_give_an_example(parse, text, word):
+    with pytest.raises(HetplanError) as err:
+        parse(text)
+    assert word in str(err.value) and text in str(err.value)
+
+
+def test_a_zero_fraction_is_refused_and_a_percentage_is_divided():
+    with pytest.raises(HetplanError, match=r"--threshold 0 must be in \(0, 1\], e.g. 0.2 or 20%"):
+        units.parse_fraction("0%", "--threshold")
+    assert units.parse_fraction("100%", "--threshold") == 1.0
+    with pytest.raises(HetplanError, match="e.g. 10"):
+        units.count(-1, "--n")

@@ -222,19 +222,39 @@ class PreparedPlan:
     seconds: object
 
 
+def check_request(request: PlanRequest) -> None:
+    """Every number of the request in its range (``hetplan.units``), named by its ``hetplan solve`` option."""
+    from hetplan import units
+
+    units.positive(request.slo_s, "--slo (s)", "0.2", bound=units.MAX_DURATION_S)
+    units.percentile(request.percentile)
+    for option, value in (("--min-accuracy", request.min_accuracy), ("--mean-accuracy", request.mean_accuracy)):
+        if value is not None:
+            units.fraction(value, option, "0.7")
+    units.positive(request.window_s, "--window (s)", "300", bound=units.MAX_DURATION_S)
+    units.fraction(request.quantile, "--quantile")
+    units.fraction(request.max_utilization, "--max-utilization")
+    units.positive(request.load_scale, "--load-scale")
+    units.positive(request.time_limit_s, "--time-limit (s)", "60", bound=units.MAX_DURATION_S)
+    units.in_range(request.lead_time_s, "lead time (s)", 0.0, units.MAX_DURATION_S, example="600")
+    units.gap(request.gap)
+    if request.hours is not None:
+        units.hours(request.hours)
+    if request.budget_usd is not None:
+        units.money(request.budget_usd)
+    if request.lambda_concurrency is not None:
+        units.count(request.lambda_concurrency, "--lambda-concurrency", example="1000")
+    for option, counts in (("--quota", request.quotas), ("--initial-vms", request.initial_vms)):
+        for name, value in counts.items():
+            units.count(value, f"{option} {name}")
+
+
 def prepare_plan(request: PlanRequest, on_stage=None) -> PreparedPlan:
     """The request checked, the profile and trace read, the options built and the windows sized."""
     stage = on_stage or (lambda text: None)
     from hetplan.planner.optimize.solve import explain_options
 
-    if not 0 < request.quantile <= 1:
-        raise HetplanError(f"--quantile {request.quantile:g} must be in (0, 1], e.g. 0.95")
-    if not 0.5 <= request.percentile < 1:
-        raise HetplanError(f"--percentile {request.percentile:g} must be in [0.5, 1), e.g. 0.99")
-    if not 0 < request.max_utilization <= 1:
-        raise HetplanError(f"--max-utilization {request.max_utilization:g} must be in (0, 1], e.g. 0.95")
-    if not 0 < request.load_scale < float("inf"):
-        raise HetplanError(f"--load-scale {request.load_scale:g} must be a positive finite number, e.g. 2")
+    check_request(request)
     instances = catalog.load_instances(request.instances)
     serverless = catalog.load_serverless(request.serverless, request.lambda_architecture)
     models = catalog.load_models(request.models_catalog)

@@ -84,8 +84,9 @@ class LogRecorder:
     """Collects the replay's request log (a sink the replay writes to; see the module docstring)."""
 
     def __init__(self, fraction: float = 0.01, correct: bool = False, seed: int = 0):
-        if not 0 < fraction <= 1:
-            raise HetplanError(f"log fraction {fraction:g} must be in (0, 1]")
+        from hetplan.units import fraction as check_fraction
+
+        check_fraction(fraction, "log fraction", "0.01")
         self.fraction, self.correct, self._rng, self._parts = fraction, correct, np.random.default_rng(seed), []
 
     def _sample(self, a: np.ndarray):
