@@ -71,3 +71,40 @@ def test_cli_writes_a_loadable_reproducible_trace(tmp_path):
                        (["--out", str(first), "--step", "fast,1h"], "cannot read the factor 'fast'")):
         result = runner.invoke(app, ["trace", "derive", *bad])
         assert result.exit_code == 2 and words in result.output, result.output
+
+
+# Cases the mutation run (tests/README.md) showed were missing.
+
+def test_scale_step_and_spikes_multiply_together():
+    how = Derivation(scale=2.0, step=Step(3.0, 1800), spikes=Spikes(5.0, 600, 3600))
+    out = derive(flat(2 * 3600, 1.0), how)
+    assert list(out.columns) == ["second", "requests"] and out.requests.dtype == np.int64
+    r = out.requests.to_numpy()
+    assert (r[:1800] == 2).all() and (r[1800:3600] == 6).all()  # scale, then scale × step
+    assert (r[3600:4200] == 30).all() and (r[4200:] == 6).all()   # scale × step × spike, in the second period
+
+
+def test_a_spike_as_long_as_its_period_is_refused():
+    with pytest.raises(HetplanError, match="shorter than the period"):
+        derive(flat(100), Derivation(spikes=Spikes(2.0, 600, 600)))
+
+
+@pytest.mark.parametrize("how, text", [
+    (Derivation(), "unchanged"),
+    (Derivation(scale=1.5), "load ×1.5"),
+    (Derivation(scale=2, step=Step(1.5, 21600), spikes=Spikes(4, 600, 7200), shift_s=3600),
+     "load ×2, ×1.5 from 21600s on, ×4 spikes of 600s every 7200s, shifted 3600s later"),
+])
+def test_describe_says_what_was_done(how, text):
+    assert how.describe() == text
+
+
+def test_a_plain_csv_is_written_as_text_and_a_gz_compressed(tmp_path):
+    from hetplan.planner.forecast.derive import write_trace
+
+    trace = derive(flat(5, 2.0), Derivation(scale=1.5))
+    write_trace(trace, tmp_path / "t.csv")
+    write_trace(trace, tmp_path / "t.csv.gz")
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["second,requests"] + [f"{s},3" for s in range(1, 6)]
+    assert (tmp_path / "t.csv.gz").read_bytes()[:2] == b"\x1f\x8b"
+    assert load_trace(tmp_path / "t.csv.gz").requests.tolist() == [3] * 5
