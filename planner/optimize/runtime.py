@@ -27,6 +27,7 @@ from hetplan.planner.catalog import ServerlessPricing
 KEEP_ALIVE_S = 600.0
 PING_MS = 100.0  # as the replay bills a keep-warm ping (simulate.PING_MS)
 ROUTER = "weighted-round-robin"
+ERROR_POINTS = 9  # quantile midpoints of the past errors a forecast window's stated overflow averages over
 
 
 def runtime_meta(overflow_option: str | None, queue_fraction: float | None) -> dict:
@@ -54,7 +55,8 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
     - ``errors``: the predictor's relative errors of the mean in its backtest before the window (actual /
       forecast − 1). Overflow grows faster than the load, so the stated overflow adds the fluid's mean
       over those errors and over the per-second ``shapes`` of the last observed windows (windows × shapes
-      × seconds, mean 1), minus its value at the forecast itself (the last window's shape);
+      × seconds, mean 1), minus its value at the forecast itself (the last window's shape), with its sign
+      (``_error_excess``);
     - ``peak_ratio``: the percentile of the past windows' peak-to-mean ratios; the warm pools also cover a
       peak second that high on the raised load, beyond what the VM pools serve (a spike no forecast sees).
     """
@@ -82,7 +84,8 @@ def add_runtime_costs(plan, seconds: np.ndarray, pricing: ServerlessPricing, per
         per_second = overflow_requests(a, options, counts, star["queue_fraction"], slo_s, seed)
         total = per_second.sum(axis=1)
         if errors is not None and len(errors):
-            total = total + _error_excess(a, options, counts, star["queue_fraction"], slo_s, errors, shapes)
+            excess = _error_excess(a, options, counts, star["queue_fraction"], slo_s, errors, shapes)
+            total = np.maximum(total + excess, 0.0)
         price = float(lam.cost_per_request_usd[star["option"]])
         windows["overflow_rps"] = total / duration_s
         windows["overflow_cost_usd"] = total * price
@@ -156,31 +159,35 @@ def _per_window(rows: pd.DataFrame, T: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float, slo_s: float,
                   errors: list, shapes: np.ndarray | None = None) -> np.ndarray:
-    """Per window: the fluid overflow averaged over the forecast's past errors (9 quantiles of those before
-    the window) and past shapes, minus the fluid overflow at the forecast, in requests (never negative)."""
+    """Per window, in requests: the fluid overflow expected over the forecast's past errors and past shapes,
+    minus the fluid overflow at the forecast itself (``counts``: the last window's shape).
+
+    The expectation is an equal-weight mean over the ``ERROR_POINTS`` quantile midpoints of the window's past
+    relative errors, each applied to every past shape, the fluid evaluated at each point (no grid, so no
+    interpolation error and no cap on how far an error reaches). The difference is kept with its sign: the last
+    shape is one draw of the same shapes, calmer or burstier than their mean, and cutting the calmer case at
+    zero would bias the statement upward. The caller keeps the window's total overflow at 0 or more."""
     from hetplan.planner.optimize.overflow import diverted_per_second
 
-    scales = np.linspace(0.3, 3.0, 28)  # load / forecast, a grid wide enough for the errors seen
     T = counts.shape[0]
     mean = counts.mean(axis=1, keepdims=True)
-    variants = [counts] + ([np.nan_to_num(shapes[:, k, :counts.shape[1]]) * mean for k in range(shapes.shape[1])]
-                           if shapes is not None else [])
-    fluid = np.zeros((len(variants), scales.size, T))
-    at_forecast = np.zeros(T)
+    variants = ([np.nan_to_num(shapes[:, k, :counts.shape[1]]) * mean for k in range(shapes.shape[1])]
+                if shapes is not None else [counts])
+    scale = np.ones((T, ERROR_POINTS))
+    midpoints = (np.arange(ERROR_POINTS) + 0.5) / ERROR_POINTS
+    for t in range(min(T, len(errors))):
+        past = np.asarray(errors[t], float)
+        if past.size:
+            scale[t] = np.maximum(1.0 + np.quantile(past, midpoints), 0.0)
+    expected, at_forecast = np.zeros(T), np.zeros(T)
     for name, rows in a[a.platform == "vm"].groupby("option"):
         o = options.loc[name]
         n, routed = _per_window(rows, T)
         budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
         at_forecast += diverted_per_second(counts, n * o.throughput_rps, routed, budget, queue_fraction).sum(axis=1)
-        for v, load in enumerate(variants):
-            for k, scale in enumerate(scales):
-                fluid[v, k] += diverted_per_second(load * scale, n * o.throughput_rps, routed * scale, budget,
-                                              queue_fraction).sum(axis=1)
-    excess = np.zeros(T)
-    for t in range(min(T, len(errors))):
-        past = np.asarray(errors[t], float)
-        if past.size:
-            at = np.clip(1.0 + np.quantile(past, (np.arange(9) + 0.5) / 9), scales[0], scales[-1])
-            expected = np.mean([np.interp(at, scales, fluid[v, :, t]).mean() for v in range(len(variants))])
-            excess[t] = max(expected - at_forecast[t], 0.0)
-    return excess
+        for load in variants:
+            for k in range(ERROR_POINTS):
+                s = scale[:, k]
+                expected += diverted_per_second(load * s[:, None], n * o.throughput_rps, routed * s, budget,
+                                                queue_fraction).sum(axis=1)
+    return expected / (ERROR_POINTS * len(variants)) - at_forecast
