@@ -191,7 +191,7 @@ def test_unknown_model_suggests_the_closest_name(tmp_path):
     (["--vcpus", "none", "--lambda-memory", "none"], "nothing to measure"),
     (["--dataset", "."], "needs --weights"),
     (["--weights", "/nonexistent/weights"], "does not exist"),
-    (["--repetitions", "0"], "at least 1"),
+    (["--repetitions", "0"], "--repetitions 0 must be in [1, 1e+09]"),
 ])
 def test_bad_arguments_raise_one_line_domain_errors(tmp_path, args, message):
     result = invoke("--models", "squeezenet", "--out", str(tmp_path / "p.csv"), *args)
