@@ -382,3 +382,14 @@ def test_auto_picks_the_candidate_with_the_best_record_so_far_and_sees_only_the_
     assert (late.pred_mean_rps == late.actual_mean_rps).all()  # auto forecasts as its choice does
     # the choices for a history depend on that history only
     assert auto_backtest(windows.iloc[:20])[0] == choices[:21]
+
+
+def test_rolling_auto_over_several_steps_equals_refitting_auto_at_each_origin():
+    """rolling_forecasts takes auto's choices from one backtest pass; refitting ``auto`` at each origin (its
+    own backtest on the history so far) must give the very same forecasts."""
+    rng = np.random.default_rng(3)
+    windows = windows_of(sine(40) + rng.normal(0, 5, 40))
+    rolled = rolling_forecasts(windows, ["auto"], min_history=10, horizon=3)
+    refit = np.concatenate([make_predictor("auto").fit(windows.iloc[:origin].copy()).predict(min(3, 40 - origin))
+                            .mean_rps.to_numpy() for origin in range(10, 40, 3)])
+    np.testing.assert_array_equal(rolled.pred_mean_rps.to_numpy(), refit)

@@ -319,8 +319,13 @@ def rolling_forecasts(windows: pd.DataFrame, predictors: Iterable[str] | None = 
             rows.append(auto_backtest(windows)[1].query("origin >= @min_history"))
             continue
         model = make_predictor(name, truth=windows) if name == "oracle" else make_predictor(name)
+        # auto's choice at m depends on windows[:m] only (auto_backtest), so one pass gives every origin's
+        # choice: the same forecasts as refitting auto at each origin, without its backtest each time
+        choices = auto_backtest(windows)[0] if name == "auto" else None
         for origin in range(min_history, n, horizon):
             steps = min(horizon, n - origin)
+            if choices is not None:
+                model = make_predictor(choices[origin])
             predicted = model.fit(windows.iloc[:origin].copy()).predict(steps)
             actual = windows.iloc[origin:origin + steps]
             frame = pd.DataFrame({"predictor": name, "origin": origin,
