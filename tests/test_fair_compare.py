@@ -113,12 +113,12 @@ def test_the_ablation_with_nothing_removed_is_the_hetplan_row(options):
 
 
 def test_short_spikes_make_the_serverless_share_matter_in_the_ablation(options):
-    """Spikes of a minute at 4x every 20 minutes, shorter than a VM's boot: without Lambda the VMs must either
-    be held for the spikes (cost) or let them queue (late requests)."""
+    """Spikes of a minute at 4x every 20 minutes (three in the hour), shorter than a VM's boot: without Lambda
+    the VMs must either be held for the spikes (cost) or let them queue (late requests)."""
     from hetplan.planner.replay.ablation import ablation_table
 
     rng = np.random.default_rng(3)
-    t = np.arange(1, 2 * 3600 + 1)
+    t = np.arange(1, 3600 + 1)
     trace = pd.DataFrame({"second": t, "requests": rng.poisson(np.where((t % 1200) < 60, 640.0, 160.0)).astype(float)})
     sc = scenario(options, trace)
     table = ablation_table(sc, ("none", "serverless"), {"plan_fn": solver_plan_fn(time_limit_s=20, gap=0.01)})

@@ -70,13 +70,13 @@ def test_decomposition_brackets_the_full_optimum(reference):
     from hetplan.planner.forecast.traces import load_trace, window_stats
 
     trace = load_trace(catalog.DEFAULT_TRACE)
-    stats = window_stats(trace[trace.second < 3600], "1m", 0.95)
-    win = Windows.from_frame(stats)  # 60 windows, 100 s boot: launches couple several windows
+    stats = window_stats(trace[trace.second < 1800], "1m", 0.95)
+    win = Windows.from_frame(stats)  # 30 windows, 100 s boot: launches couple several windows
     targets = Targets(slo_s=0.2, mean_accuracy=0.7)
     opts = prune_dominated(build_options(*reference, targets))
     limits = Limits(mean_accuracy=0.7, concurrency_limit=1000.0, horizon_start_s=float(win.start_s[0]) - 600)
     full = solve_highs(build_model(win, opts, limits), SolveOptions(gap=0.002, time_limit_s=60))
-    decomposed = solve_plan(win, opts, targets, limits, chunk_windows=15, gap=0.05, time_limit_s=20)
+    decomposed = solve_plan(win, opts, targets, limits, chunk_windows=10, gap=0.05, time_limit_s=20)
     assert decomposed.meta["solver"]["method"] == "decomposed"
     bound, cost = decomposed.meta["solver"]["bound_usd"], decomposed.summary["total_cost_usd"]
     assert bound <= full.objective + 1e-9  # a valid lower bound
