@@ -14,7 +14,7 @@ from hetplan.commands.common import (DRIFT_HELP, JsonFlag, PlainFlag, QuietFlag,
                                      resolve_profile, resolve_trace, write_table)
 from hetplan.errors import CheckFailed, HetplanError
 
-ALL_POLICIES = "hetplan,hetplan-no-feedback,vm-reactive,vm-peak,lambda-only,mark-like,oracle"
+ALL_POLICIES = "hetplan,hetplan-no-feedback,vm-reactive,vm-peak,lambda-only,mark-like,infaas-like,oracle"
 
 
 def compare_command(

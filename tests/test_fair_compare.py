@@ -170,3 +170,11 @@ def test_the_reactive_layer_tops_up_a_planned_fleet_and_never_stops_a_planned_vm
     assert added.stop_s.tolist() == [2700.0, 2700.0]
     assert out.vms.iloc[0].stop_s == np.inf  # the planned VM is a floor
     assert with_reactive_scaling(trace.iloc[:600], dep, 1.0).vms.equals(planned)  # never short: nothing added
+
+
+def test_the_cli_compares_every_baseline_by_default():
+    from hetplan.commands.replay import ALL_POLICIES
+    from hetplan.planner.replay.compare import BASELINES, DEFAULT_POLICIES
+
+    listed = ALL_POLICIES.split(",")
+    assert set(BASELINES) <= set(listed) and set(DEFAULT_POLICIES) <= set(listed)

@@ -88,11 +88,17 @@ def overflow_curves(arrivals: np.ndarray, budget_s: float, fraction: float = OVE
     g = np.ones((a.shape[0], _RATIOS.size))
     h = np.ones((a.shape[0], _RATIOS.size))
     h[:, 0] = a.max(axis=1, initial=0.0) / np.maximum(mean, 1e-12)  # no VM: every second goes to Lambda
-    for k, r in enumerate(_RATIOS[1:], start=1):
-        mu = r * mean
-        d = diverted(a, mu, fraction * budget_s * mu)
-        g[:, k] = d.sum(axis=1) / np.maximum(total, 1e-12)
-        h[:, k] = d.max(axis=1, initial=0.0) / np.maximum(mean, 1e-12)
+    ratios = _RATIOS[1:]
+    # the recursion steps through the seconds in Python: run many ratios at once (stacked as rows), in
+    # blocks of about 64 MB of float64, rather than one ratio per pass
+    per_block = max(1, min(ratios.size, int(8e6 // max(a.size, 1))))
+    for start in range(0, ratios.size, per_block):
+        block = ratios[start:start + per_block]
+        mu = (block[:, None] * mean[None, :]).ravel()
+        d = diverted(np.tile(a, (block.size, 1)), mu, fraction * budget_s * mu).reshape(block.size, a.shape[0], -1)
+        columns = slice(1 + start, 1 + start + block.size)
+        g[:, columns] = (d.sum(axis=2) / np.maximum(total, 1e-12)).T
+        h[:, columns] = (d.max(axis=2, initial=0.0) / np.maximum(mean, 1e-12)).T
     g[total <= 0, 1:] = 0.0
     h[total <= 0, :] = 0.0
     # never more overflow with more VMs (guards float noise)

@@ -120,7 +120,7 @@ def _excess(servers: int, utilization: float) -> np.ndarray:
 
 def wait_cdf(servers: int, utilization: float, wait_in_services: float) -> float:
     """P(W ≤ x·D) of an M/D/c queue at ``utilization`` (exact up to 1e-12; see the module docstring)."""
-    from scipy.stats import poisson
+    from scipy.special import pdtr  # the Poisson CDF as a ufunc: scipy.stats' poisson.cdf is 25x slower per call
 
     if utilization <= 0:
         return 1.0
@@ -133,7 +133,7 @@ def wait_cdf(servers: int, utilization: float, wait_in_services: float) -> float
     q = _excess(int(servers), round(float(utilization), 6))
     limit = (k + 1) * servers - 1
     j = np.arange(min(len(q), limit + 1))
-    return float(np.clip((q[j] * poisson.cdf(limit - j, utilization * servers * (1.0 - u))).sum(), 0.0, 1.0))
+    return float(np.clip((q[j] * pdtr(limit - j, utilization * servers * (1.0 - u))).sum(), 0.0, 1.0))
 
 
 def late_fraction(service_s: float, servers: int, utilization: float, slo_s: float) -> float:
