@@ -171,29 +171,21 @@ def test_count_messages(value, message):
         units.count(value, "--n", minimum=1, maximum=100)
 
 
-@given(st.text(max_size=16))
-def test_factors_parse_to_a_bounded_positive_number_or_are_refused(text):
+@pytest.mark.parametrize("parse, option, high", [(units.parse_factor, "--spikes", units.MAX_FACTOR),
+                                                (units.parse_fraction, "--threshold", 1.0)])
+@given(text=st.text(max_size=16))
+def test_typed_factors_and_fractions_parse_to_a_bounded_positive_number_or_are_refused(parse, option, high, text):
     try:
-        value = units.parse_factor(text, "--spikes")
+        value = parse(text, option)
     except HetplanError as exc:
-        assert "--spikes" in str(exc)
+        assert option in str(exc)
         return
-    assert math.isfinite(value) and 0 < value <= units.MAX_FACTOR
+    assert math.isfinite(value) and 0 < value <= high
 
 
 @pytest.mark.parametrize("text, value", [("4x", 4.0), ("1.5", 1.5), (" 2X ", 2.0)])
 def test_factors(text, value):
     assert units.parse_factor(text, "--spikes") == value
-
-
-@given(st.text(max_size=12))
-def test_fractions_typed_as_text_parse_in_range_or_are_refused(text):
-    try:
-        value = units.parse_fraction(text, "--threshold")
-    except HetplanError as exc:
-        assert "--threshold" in str(exc)
-        return
-    assert 0 < value <= 1
 
 
 @pytest.mark.parametrize("text, high, value", [("20%", 1.0, 0.2), ("0.2", 1.0, 0.2), ("150%", 10.0, 1.5)])
