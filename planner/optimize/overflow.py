@@ -90,12 +90,12 @@ def overflow_curves(arrivals: np.ndarray, budget_s: float, fraction: float = OVE
     h[:, 0] = a.max(axis=1, initial=0.0) / np.maximum(mean, 1e-12)  # no VM: every second goes to Lambda
     ratios = _RATIOS[1:]
     # the recursion steps through the seconds in Python: run many ratios at once (stacked as rows), in
-    # blocks of about 64 MB of float64, rather than one ratio per pass
+    # blocks of about 64 MB per array (float64), rather than one ratio per pass
     per_block = max(1, min(ratios.size, int(8e6 // max(a.size, 1))))
     for start in range(0, ratios.size, per_block):
         block = ratios[start:start + per_block]
         mu = (block[:, None] * mean[None, :]).ravel()
-        d = diverted(np.tile(a, (block.size, 1)), mu, fraction * budget_s * mu).reshape(block.size, a.shape[0], -1)
+        d = diverted(np.tile(a, (block.size, 1)), mu, fraction * budget_s * mu).reshape(block.size, *a.shape)
         columns = slice(1 + start, 1 + start + block.size)
         g[:, columns] = (d.sum(axis=2) / np.maximum(total, 1e-12)).T
         h[:, columns] = (d.max(axis=2, initial=0.0) / np.maximum(mean, 1e-12)).T
