@@ -43,3 +43,35 @@ def test_a_burstier_last_shape_than_the_past_ones_lowers_the_statement():
     flat_shapes = np.ones((1, 12, 60))
     excess = _error_excess(ONE_VM, OPTIONS, bursty, 0.75, 0.2, errors=[np.zeros(5)], shapes=flat_shapes)
     assert excess[0] == pytest.approx(-30 * (6 - K))
+
+
+# --- the request-level run in bounded memory -----------------------------------------------------------------
+
+TWO_WINDOWS = pd.DataFrame({"platform": ["vm", "vm"], "option": ["vm:m@c5.large"] * 2, "window": [0, 1],
+                            "count": [1.0, 2.0], "rate_rps": [14.0, 14.0], "share": [1.0, 1.0]})
+OPTIONS_WITH_SLOTS = OPTIONS.assign(servers=[1])
+LOAD = np.full((2, 60), 14.0)  # 14 req/s on one VM of 10 req/s, then on two
+
+
+def test_a_load_beyond_the_limit_runs_window_by_window(monkeypatch):
+    from hetplan.planner.optimize import runtime
+
+    whole = runtime.overflow_requests(TWO_WINDOWS, OPTIONS_WITH_SLOTS, LOAD, 0.75, 0.2, seed=4)
+    monkeypatch.setattr(runtime, "MAX_REQUESTS_PER_RUN", 14 * 60)  # one window per run
+    parts = runtime.overflow_requests(TWO_WINDOWS, OPTIONS_WITH_SLOTS, LOAD, 0.75, 0.2, seed=4)
+    by_hand = [runtime._request_level(TWO_WINDOWS[TWO_WINDOWS.window == t].assign(window=0), OPTIONS_WITH_SLOTS,
+                                      LOAD[t:t + 1], 0.75, 0.2, seed=4 + t)[0] for t in (0, 1)]
+    np.testing.assert_array_equal(parts, np.vstack(by_hand))
+    # one VM takes 10 of 14 a second: at least the fluid's 4 a second overflow (Poisson bunching adds to it);
+    # two VMs take all but the bursts
+    assert parts[0].sum() >= 60 * 4 - K and parts[1].sum() < 0.1 * parts[0].sum()
+    assert whole[0].sum() == pytest.approx(parts[0].sum(), rel=0.15)
+
+
+def test_a_window_beyond_the_limit_alone_is_priced_by_the_fluid(monkeypatch):
+    from hetplan.planner.optimize import runtime
+
+    monkeypatch.setattr(runtime, "MAX_REQUESTS_PER_RUN", 100)
+    out = runtime.overflow_requests(TWO_WINDOWS, OPTIONS_WITH_SLOTS, LOAD, 0.75, 0.2, seed=4)
+    # the fluid: one VM, 4 a second beyond it once K is queued; two VMs (20 a second) divert nothing
+    assert out[0].sum() == pytest.approx(60 * 4 - K) and out[1].sum() == 0.0

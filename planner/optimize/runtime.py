@@ -28,6 +28,7 @@ KEEP_ALIVE_S = 600.0
 PING_MS = 100.0  # as the replay bills a keep-warm ping (simulate.PING_MS)
 ROUTER = "weighted-round-robin"
 ERROR_POINTS = 9  # quantile midpoints of the past errors a forecast window's stated overflow averages over
+MAX_REQUESTS_PER_RUN = 10_000_000  # requests one request-level run holds in memory (about 1 GB at its peak)
 
 
 def runtime_meta(overflow_option: str | None, queue_fraction: float | None) -> dict:
@@ -115,7 +116,52 @@ def _beyond_pools(a: pd.DataFrame, options: pd.DataFrame, peak: np.ndarray) -> n
 
 def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float,
                       slo_s: float, seed: int = 0) -> np.ndarray:
-    """(windows × seconds) requests the VM pools overflow, request by request (see ``add_runtime_costs``)."""
+    """(windows × seconds) requests the VM pools overflow, request by request (see ``add_runtime_costs``).
+
+    The run holds every request in memory (about 100 bytes each), so a load of more than
+    ``MAX_REQUESTS_PER_RUN`` requests runs in parts of consecutive windows, each starting with empty queues
+    (a backlog crossing a part's boundary is dropped: at most one window's drain per part). A single window
+    beyond the limit is priced by the per-second fluid (``overflow.diverted_per_second``): at tens of
+    thousands of requests a second, the bunching inside a second that the request-level run adds is small
+    next to the second's own count."""
+    T = counts.shape[0]
+    per_window = np.nan_to_num(counts).sum(axis=1)
+    out = np.zeros(counts.shape)
+    start = 0
+    while start < T:
+        if per_window[start] > MAX_REQUESTS_PER_RUN:
+            out[start] = _fluid_overflow(a[a.window == start].assign(window=0), options, counts[start:start + 1],
+                                         queue_fraction, slo_s)[0]
+            start += 1
+            continue
+        end, total = start + 1, per_window[start]
+        while end < T and total + per_window[end] <= MAX_REQUESTS_PER_RUN:
+            total, end = total + per_window[end], end + 1
+        part = a[(a.window >= start) & (a.window < end)]
+        out[start:end] = _request_level(part.assign(window=part.window - start), options, counts[start:end],
+                                        queue_fraction, slo_s, seed + start)
+        start = end
+    return out
+
+
+def _fluid_overflow(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float,
+                    slo_s: float) -> np.ndarray:
+    """(windows × seconds) what the VM pools divert by the per-second fluid (the MILP's own recursion)."""
+    from hetplan.planner.optimize.overflow import diverted_per_second
+
+    out = np.zeros(counts.shape)
+    for name, rows in a[a.platform == "vm"].groupby("option"):
+        o = options.loc[name]
+        n, routed = _per_window(rows, counts.shape[0])
+        out += diverted_per_second(counts, n * o.throughput_rps, routed, max(slo_s - o.latency_ms / 1000.0, 0.0),
+                                   queue_fraction)
+    return out
+
+
+def _request_level(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float,
+                   slo_s: float, seed: int) -> np.ndarray:
+    """:func:`overflow_requests` in one run: Poisson arrivals inside each second, the weighted round robin,
+    the exact FCFS engine with the overflow cap."""
     from hetplan.planner.optimize.fcfs import fcfs_starts
 
     rng = np.random.default_rng(seed)
