@@ -57,15 +57,10 @@ def sweep_command(
     from hetplan.commands.output.plots import sweep_plot
     from hetplan.commands.output.results import show_sweep
     from hetplan.planner.catalog.tables import DEFAULT_TRACE
-    from hetplan.planner.optimize.workflow import PlanRequest
+    from hetplan.planner.optimize.workflow import PlanRequest, check_request
     from hetplan.planner.whatif.sweep import check_executor, run_sweep, scenario_grid
-    from hetplan import units
     from hetplan.units import parse_accuracy, parse_duration
 
-    units.gap(gap)
-    units.percentile(percentile)
-    if hours is not None:
-        units.hours(hours)
     if resume and out is None:
         raise HetplanError("--resume needs --out DIR: the folder of the sweep to resume")
     if plot is not None and plot.suffix.lower() != ".png":
@@ -81,6 +76,7 @@ def sweep_command(
         raise HetplanError(f"--trace '{trace}' does not exist")
     base = PlanRequest(slo_s=scenarios[0].slo_s, percentile=percentile, trace=trace_path, window_s=parse_duration(window),
                        hours=hours, time_limit_s=parse_duration(time_limit), gap=gap)
+    check_request(base)  # every number of the request, before any worker starts
     view = output(json_output, plain, quiet)
     with view.progress("sweep: starting workers", total=len(scenarios)) as bar:
         def advance(row: dict, resumed: bool) -> None:

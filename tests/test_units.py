@@ -130,7 +130,7 @@ ANY_VALUE = (st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**1
 def test_any_value_is_in_its_interval_or_refused_naming_option_and_interval(check, value):
     low, high, low_open, high_open = KINDS[check]
     try:
-        number = check(value, "--opt") if check is units.fraction else check(value, "--opt")
+        number = check(value, "--opt")
     except HetplanError as exc:
         text = str(exc)
         assert "--opt" in text and "\n" not in text

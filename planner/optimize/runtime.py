@@ -145,16 +145,18 @@ def overflow_requests(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray
 
 
 def _fluid_overflow(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, queue_fraction: float,
-                    slo_s: float) -> np.ndarray:
-    """(windows × seconds) what the VM pools divert by the per-second fluid (the MILP's own recursion)."""
+                    slo_s: float, scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """(windows × seconds) what the VM pools divert by the per-second fluid (the MILP's own recursion), with
+    each window's load and routed rates multiplied by ``scale`` (one factor per window, or one for all)."""
     from hetplan.planner.optimize.overflow import diverted_per_second
 
+    scale = np.broadcast_to(np.asarray(scale, float), (counts.shape[0],))
     out = np.zeros(counts.shape)
     for name, rows in a[a.platform == "vm"].groupby("option"):
         o = options.loc[name]
         n, routed = _per_window(rows, counts.shape[0])
-        out += diverted_per_second(counts, n * o.throughput_rps, routed, max(slo_s - o.latency_ms / 1000.0, 0.0),
-                                   queue_fraction)
+        out += diverted_per_second(counts * scale[:, None], n * o.throughput_rps, routed * scale,
+                                   max(slo_s - o.latency_ms / 1000.0, 0.0), queue_fraction)
     return out
 
 
@@ -213,8 +215,6 @@ def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, qu
     interpolation error and no cap on how far an error reaches). The difference is kept with its sign: the last
     shape is one draw of the same shapes, calmer or burstier than their mean, and cutting the calmer case at
     zero would bias the statement upward. The caller keeps the window's total overflow at 0 or more."""
-    from hetplan.planner.optimize.overflow import diverted_per_second
-
     T = counts.shape[0]
     mean = counts.mean(axis=1, keepdims=True)
     variants = ([np.nan_to_num(shapes[:, k, :counts.shape[1]]) * mean for k in range(shapes.shape[1])]
@@ -225,15 +225,7 @@ def _error_excess(a: pd.DataFrame, options: pd.DataFrame, counts: np.ndarray, qu
         past = np.asarray(errors[t], float)
         if past.size:
             scale[t] = np.maximum(1.0 + np.quantile(past, midpoints), 0.0)
-    expected, at_forecast = np.zeros(T), np.zeros(T)
-    for name, rows in a[a.platform == "vm"].groupby("option"):
-        o = options.loc[name]
-        n, routed = _per_window(rows, T)
-        budget = max(slo_s - o.latency_ms / 1000.0, 0.0)
-        at_forecast += diverted_per_second(counts, n * o.throughput_rps, routed, budget, queue_fraction).sum(axis=1)
-        for load in variants:
-            for k in range(ERROR_POINTS):
-                s = scale[:, k]
-                expected += diverted_per_second(load * s[:, None], n * o.throughput_rps, routed * s, budget,
-                                                queue_fraction).sum(axis=1)
+    at_forecast = _fluid_overflow(a, options, counts, queue_fraction, slo_s).sum(axis=1)
+    expected = sum(_fluid_overflow(a, options, load, queue_fraction, slo_s, scale[:, k]).sum(axis=1)
+                   for load in variants for k in range(ERROR_POINTS))
     return expected / (ERROR_POINTS * len(variants)) - at_forecast
