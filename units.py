@@ -28,10 +28,16 @@ _SIZE_UNITS_MB = {"kb": 1 / 1024, "kib": 1 / 1024, "mb": 1.0, "mib": 1.0, "gb": 
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z%]*)\s*$")
 
 
+def _quoted(text) -> str:
+    """``text`` in quotes for a one-line message: as typed if it is one printable line, else as its repr."""
+    text = str(text)
+    return f"'{text}'" if text.isprintable() else repr(text)
+
+
 def _split(text: str, what: str, example: str) -> tuple[float, str]:
     match = _NUMBER_UNIT.match(str(text))
     if not match:
-        raise HetplanError(f"cannot read {what} '{text}': write a number with a unit, e.g. {example}")
+        raise HetplanError(f"cannot read {what} {_quoted(text)}: write a number with a unit, e.g. {example}")
     return float(match.group(1)), match.group(2)
 
 
@@ -39,15 +45,15 @@ def _parse_with_unit(text: str, units: dict[str, float], what: str, example: str
                      bound: tuple[float, str]) -> float:
     value, unit = _split(text, what, example)
     if not unit:
-        raise HetplanError(f"{what} '{text}' has no unit: write e.g. {text}{bare}")
+        raise HetplanError(f"{what} {_quoted(text)} has no unit: write e.g. {value:g}{bare}")
     factor = units.get(unit.lower())
     if factor is None:
-        raise HetplanError(f"unknown {what} unit '{unit}' in '{text}': use {unit_hint}")
+        raise HetplanError(f"unknown {what} unit '{unit}' in {_quoted(text)}: use {unit_hint}")
     if value <= 0:
-        raise HetplanError(f"{what} '{text}' must be positive")
+        raise HetplanError(f"{what} {_quoted(text)} must be positive")
     limit, shown = bound
     if not math.isfinite(value * factor) or value * factor > limit:
-        raise HetplanError(f"{what} '{text}' is beyond {shown}: write a value at most that")
+        raise HetplanError(f"{what} {_quoted(text)} is beyond {shown}: write a value at most that")
     return value * factor
 
 
@@ -67,11 +73,11 @@ def parse_accuracy(text: str | float) -> float:
     """Top-1 accuracy as a fraction in (0, 1]: ``0.75``, ``75%`` and ``75`` all give 0.75."""
     value, unit = _split(str(text), "accuracy", "0.75 or 75%")
     if unit not in ("", "%"):
-        raise HetplanError(f"cannot read accuracy '{text}': write a fraction (0.75) or a percentage (75%)")
+        raise HetplanError(f"cannot read accuracy {_quoted(text)}: write a fraction (0.75) or a percentage (75%)")
     if unit == "%" or value > 1:
         value /= 100.0
     if not (math.isfinite(value) and 0 < value <= 1):
-        raise HetplanError(f"accuracy '{text}' is outside 0..100%")
+        raise HetplanError(f"accuracy {_quoted(text)} is outside 0..100%")
     return value
 
 
@@ -150,7 +156,7 @@ def name_counts(text: str | None, option: str) -> dict[str, int]:
     for part in split_names(text) or ():
         name, sep, value = part.rpartition("=")
         if not sep or not name or not value.isdigit():
-            raise HetplanError(f"cannot read {option} '{part}': write NAME=COUNT, e.g. c5.large=10")
+            raise HetplanError(f"cannot read {option} {_quoted(part)}: write NAME=COUNT, e.g. c5.large=10")
         out[name] = count(int(value), f"{option} {name}")
     return out
 

@@ -92,22 +92,55 @@ def test_durations_beyond_a_year_are_refused_with_the_bound(text):
     assert parse_duration("8784h") == 366 * 86400  # the bound itself is allowed
 
 
-@given(st.text(max_size=24))
-def test_any_duration_text_parses_to_a_finite_bounded_value_or_says_why(text):
+TYPED = st.text(max_size=24) | st.from_regex(r"\s*[0-9.e+-]{1,8}\s*[a-zA-Z%]{0,4}\s*", fullmatch=True)
+
+
+@given(TYPED)
+def test_any_duration_text_parses_to_a_finite_bounded_value_or_says_why_in_one_line(text):
     try:
         value = parse_duration(text)
-    except HetplanError:
+    except HetplanError as exc:
+        assert "\n" not in str(exc)  # a typed newline is shown escaped, never splitting the one-line error
         return
     assert math.isfinite(value) and 0 < value <= 366 * 86400
 
 
-@given(st.floats(allow_nan=True, allow_infinity=True).map(str) | st.text(max_size=12))
-def test_any_accuracy_is_a_fraction_in_0_1_or_refused(text):
+@given(TYPED)
+def test_any_size_text_parses_to_a_bounded_size_or_says_why_in_one_line(text):
+    try:
+        value = parse_size_mb(text)
+    except HetplanError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert math.isfinite(value) and 0 < value <= units.MAX_SIZE_MB
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True).map(str) | TYPED)
+def test_any_accuracy_is_a_fraction_in_0_1_or_refused_in_one_line(text):
     try:
         value = parse_accuracy(text)
-    except HetplanError:
+    except HetplanError as exc:
+        assert "\n" not in str(exc)
         return
     assert math.isfinite(value) and 0 < value <= 1
+
+
+@given(st.text(max_size=24))
+def test_any_name_counts_text_parses_to_bounded_whole_counts_or_says_why_in_one_line(text):
+    try:
+        counts = units.name_counts(text, "--quota")
+    except HetplanError as exc:
+        assert "--quota" in str(exc) and "\n" not in str(exc)
+        return
+    assert all(isinstance(n, int) and 0 <= n <= units.MAX_COUNT for n in counts.values())
+
+
+def test_a_value_with_a_newline_is_shown_escaped():
+    with pytest.raises(HetplanError) as exc:
+        parse_duration("5\nxyz")
+    assert "'5\\nxyz'" in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(HetplanError, match="write e.g. 200ms"):
+        parse_duration(" 200\n")
 
 
 # --- the range checks every command shares (units.in_range and its named kinds) ---------------------------------
