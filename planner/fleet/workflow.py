@@ -4,6 +4,7 @@ the fleet summary (cost per service, each shared limit's use per window, the bin
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 
 from hetplan.planner import catalog
 from hetplan.planner.fleet.coupling import ServiceProblem, SharedRows, aligned_windows, coupling_matrix, service_model, shared_rows
-from hetplan.planner.fleet.decompose import ROUNDS, FleetSolution, lagrangian
+from hetplan.planner.fleet.decompose import ROUNDS, FleetSolution, lagrangian, lp_prices
 from hetplan.planner.fleet.spec import Fleet
 from hetplan.planner.optimize.plan import Plan, build_plan
 from hetplan.planner.optimize.solvers import SolveOptions, SolveResult, get_backend
@@ -102,12 +103,14 @@ def plan_fleet(fleet: Fleet, requests: list[PlanRequest], *, scheduler: str | No
     problems, rows = build_problems(fleet, requests)
     first = requests[0]
     sub_gap = min(first.gap, gap) / 4  # the subproblems' proven bounds (not their plans) make the fleet's bound
+    prices, lp_bound = lp_prices(problems, rows, first.time_limit_s)
+    run = functools.partial(lagrangian, problems, rows, iterations=iterations, gap=gap, on_round=on_round,
+                            start_prices=prices, lp_bound=lp_bound)
     if serial:
-        solution = lagrangian(problems, rows, serial_solver(first.solver, first.time_limit_s, sub_gap),
-                              iterations=iterations, gap=gap, on_round=on_round)
+        solution = run(serial_solver(first.solver, first.time_limit_s, sub_gap))
     else:
         with dask_solver(scheduler, workers, first.solver, first.time_limit_s, sub_gap) as solve_many:
-            solution = lagrangian(problems, rows, solve_many, iterations=iterations, gap=gap, on_round=on_round)
+            solution = run(solve_many)
     seconds = time.perf_counter() - started
     plans = {p.name: _service_plan(p, column, first, seconds) for p, column in zip(problems, solution.columns)}
     return FleetOutcome(plans, fleet_summary(fleet, problems, rows, solution, plans, seconds), solution)

@@ -37,6 +37,7 @@ class SolveResult:
     bound: float | None
     seconds: float
     message: str = ""
+    row_duals: np.ndarray | None = None  # an LP's (``relax``) optimal row duals, HiGHS's sign: ≤ 0 on a binding upper row
 
     @property
     def gap(self) -> float | None:
@@ -114,7 +115,9 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
         result_status = Status.NO_SOLUTION
     else:
         result_status = Status.ERROR
-    return SolveResult(result_status, "highs", values, objective, bound, seconds, h.modelStatusToString(status))
+    duals = (np.asarray(h.getSolution().row_dual) if opts.relax and status == ms.kOptimal
+             and h.getSolution().dual_valid else None)
+    return SolveResult(result_status, "highs", values, objective, bound, seconds, h.modelStatusToString(status), duals)
 
 
 def _new_highs(highspy, verbose: bool):
