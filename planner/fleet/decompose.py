@@ -105,7 +105,7 @@ def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: Sol
         improved = value > best_bound + 1e-9 * max(1.0, abs(best_bound) if np.isfinite(best_bound) else 1.0)
         best_bound = max(best_bound, value)
         best = master(pools, rows) or best
-        if best is not None and k % IMPROVE_EVERY == IMPROVE_EVERY - 1:
+        if best is not None and k % IMPROVE_EVERY == 0:  # from the first round: the steps aim at a good plan's cost
             best = improve(problems, rows, solve_many, best, pools)
         used = sum(pools[s][_key(result.values)].usage for s, result in enumerate(results[:len(problems)])
                    if result.values is not None)
