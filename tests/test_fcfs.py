@@ -73,7 +73,13 @@ def test_starts_and_diversions_match_the_sequential_queue(seed):
             slots[:] = rng.integers(1, 4)
         arrivals = np.sort(rng.random(int(rng.integers(0, 400))) * T)
         hold = float(rng.choice([0.0473, 0.31, 1.07, 2.53]))  # holds longer than a second drain across changes
-        cap = None if rng.random() < 0.25 else slots * float(rng.choice([0.3, 1.0, 2.7, 6.0]))
+        kind = rng.random()
+        if kind < 0.2:
+            cap = None
+        elif kind < 0.7:  # as the replay sets it: in proportion to the slots
+            cap = slots * float(rng.choice([0.3, 1.0, 2.7, 6.0]))
+        else:  # any cap, changing on its own (a queue allowed where no slot is up yet, one that shrinks while full)
+            cap = rng.choice([0.0, 0.5, 1.0, 2.0, 4.0, 9.0], size=T)
         want, want_away = reference(arrivals, slots, hold, cap)
         got, away = fcfs_starts(arrivals, slots, hold, cap)
         assert np.array_equal(away, want_away)
