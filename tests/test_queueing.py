@@ -82,3 +82,54 @@ def test_late_fraction_and_max_utilization_agree_with_the_quantile():
     assert latency_quantile(service, 2, cap, 0.99) == pytest.approx(slo, rel=1e-3)
     assert max_utilization(0.3, 4, 0.2, 0.99) == 0.0  # slower than the SLO even when idle
     assert late_fraction(service, 4, 0.0, slo) == 0.0
+
+
+# --- edges and helpers the mutation run found unchecked (tests/README.md) ---------------------------------------
+
+
+@pytest.mark.parametrize("c, a, want", [(1, 0.5, 0.5), (2, 1.0, 1 / 3), (3, 2.0, 4 / 9), (4, 0.0, 0.0), (2, 2.0, 1.0),
+                                        (2, 3.5, 1.0)])
+def test_erlang_c_known_values_and_edges(c, a, want):
+    """M/M/1: P(wait) = ρ; C(2, 1) = 1/3; C(3, 2) = 4/9 (Erlang B(3, 2) = 4/19, then C = B / (1 − ρ(1 − B)));
+    no load never waits, a load at or above the servers always does."""
+    from hetplan.planner.optimize.queueing import erlang_c
+
+    assert erlang_c(c, a) == pytest.approx(want, abs=1e-12)
+
+
+def test_kingman_by_hand():
+    """One slot, D = 1, ρ = 0.5, p99: P(wait) = 0.5, so 1 + ln(0.5 / 0.01) / (2 (1 − 0.5)) = 1 + ln 50. Below the
+    tail (8 slots at ρ = 0.1 wait with probability ~1e-7) it is the service time; at ρ ≥ 1 it is infinite."""
+    assert kingman_latency_quantile(1.0, 1, 0.5, 0.99) == pytest.approx(1 + math.log(50), rel=1e-12)
+    assert kingman_latency_quantile(0.2, 1, 0.5, 0.99) == pytest.approx(0.2 * (1 + math.log(50)), rel=1e-12)
+    assert kingman_latency_quantile(1.0, 8, 0.1, 0.99) == 1.0
+    assert kingman_latency_quantile(1.0, 4, 1.0, 0.99) == math.inf
+
+
+@pytest.mark.parametrize("c, a", [(1, 0.5), (4, 3.6), (16, 15.5), (64, 20.0)])
+def test_the_tail_decay_is_the_root_it_claims(c, a):
+    """z = e^{_decay} > 1 solves z^c = e^{a(z − 1)} (it sizes the chain's state space)."""
+    from hetplan.planner.optimize.queueing import _decay
+
+    z = math.exp(_decay(c, a))
+    assert z > 1.0 and c * math.log(z) == pytest.approx(a * (z - 1.0), rel=1e-9)
+
+
+def test_wait_cdf_edges():
+    assert wait_cdf(2, 0.0, 0.0) == 1.0 and wait_cdf(2, 0.5, -0.1) == 0.0
+    assert wait_cdf(2, 0.996, 10.0) == 0.0 and wait_cdf(2, 0.996, 2e3) == 1.0  # saturated: nobody within 1,000 D
+    assert 0.0 < wait_cdf(2, 0.9, 0.0) < 1.0 and wait_cdf(2, 0.9, 1e4) == pytest.approx(1.0, abs=1e-12)
+    # a probability even where the sum of many terms rounds past 1
+    assert 0.0 <= wait_cdf(64, 0.99, 500.0) <= 1.0
+
+
+def test_latency_quantile_and_max_utilization_edges():
+    """Light load: P(no wait) ≥ 99%, so the p99 is the service time itself; saturation: infinite. An SLO equal to
+    the service time is met at a positive utilization when enough slots keep P(wait) ≤ 1%; slower than the SLO,
+    no utilization is."""
+    assert latency_quantile(0.05, 16, 0.3, 0.99) == 0.05
+    assert latency_quantile(0.05, 2, 0.996, 0.99) == math.inf
+    assert late_fraction(0.3, 2, 0.1, 0.2) == 1.0
+    assert late_fraction(0.2, 16, 0.3, 0.2) == pytest.approx(1.0 - wait_cdf(16, 0.3, 0.0))
+    assert 0.0 < max_utilization(0.2, 16, 0.2, 0.99) < 0.95
+    assert max_utilization(0.3, 4, 0.2, 0.99) == 0.0
