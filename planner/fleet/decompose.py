@@ -8,7 +8,7 @@ above it), so the sum is still ≤ the fleet optimum: ``bound`` = max_k L(λ_k) 
 The prices start at the optimal duals of the shared rows in the fleet's LP relaxation (``lp_prices``; zero if the
 LP is not solved in time). At those prices the relaxed subproblems add up to the LP's optimum, and an integer
 subproblem's minimum is at least its relaxation's, so L(λ_LP) ≥ the LP bound from the first round: a start the
-subgradient steps cannot match in their round budget (the 3-service test fleet: bound 0.7% below the optimum
+subgradient steps cannot match in their round budget (the 3-service test fleet: bound 0.5% below the optimum
 after one round, where 20 rounds from zero prices stopped 12.6% below).
 
 The prices then move by subgradient steps (Polyak's rule towards the best fleet plan found): g = Σ_s G_s z_s(λ) − b,
