@@ -123,7 +123,8 @@ def test_solve_accepts_the_local_example_profile(tmp_path):
     plan = json.loads(out.read_text())
     # Local CPU shapes are not EC2 types: without --local-as-family only Lambda serves.
     assert {a["platform"] for w in plan["windows"] for a in w["assignments"]} == {"lambda"}
-    result = run("solve", "--slo", "1s", "--hours", "1", "--profile", str(profile), "--local-as-family", "c5", "--out", str(out))
+    result = run("solve", "--slo", "1s", "--hours", "1", "--profile", str(profile), "--local-as-family", "c5", "--gap", "0.05",
+                 "--out", str(out))  # (the option types are asserted, not the optimum: a 5% gap proves in a third of the time)
     assert result.exit_code == 0, result.output
     plan = json.loads(out.read_text())
     vm_types = {a["instance_type"] for w in plan["windows"] for a in w["assignments"] if a["platform"] == "vm"}

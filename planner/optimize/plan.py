@@ -263,7 +263,8 @@ def _overflow_correct(plan: Plan, accuracy: pd.Series, served: pd.Series) -> flo
     a = plan.assignments
     if not star or "overflow_rps" not in a:
         return 0.0
-    vm = a[(a.platform == "vm") & (a.overflow_rps.fillna(0) > 0)]
+    overflow = pd.to_numeric(a.overflow_rps, errors="coerce").fillna(0.0)  # None on Lambda rows: an object column
+    vm = a[(a.platform == "vm") & (overflow > 0)]
     demand = plan.windows.set_index("index").demand_rps
     moved = vm.overflow_rps / vm.window.map(demand) * vm.window.map(served)
     return float((moved * (accuracy[star["option"]] - vm.option.map(accuracy))).sum())
