@@ -146,6 +146,37 @@ def test_an_overflow_fraction_keeps_a_margin_below_the_slo():
     assert r.overflow_requests == pytest.approx(20 * 600 - 3, abs=0.5)
 
 
+SLOW = "vm:big@c5.large"
+
+
+def two_options(slow_latency_ms: float, throughput: float, overflow=None) -> Deployment:
+    """The usual VM option and a second, more accurate one (0.8) with its own latency, half the traffic each."""
+    slow = vm_options(throughput=throughput).assign(option=SLOW, model="big", accuracy=0.8, latency_ms=slow_latency_ms)
+    options = pd.concat([vm_options(throughput=throughput), slow], ignore_index=True)
+    launches = pd.DataFrame([(VM, -100.0, math.inf), (SLOW, -100.0, math.inf)], columns=["option", "launch_s", "stop_s"])
+    return Deployment(options, lam_options(), launches, pd.DataFrame([{"start_s": 0, VM: 0.5, SLOW: 0.5}]),
+                      overflow=overflow)
+
+
+def test_two_vm_options_add_up_by_hand():
+    """30 rps split evenly: 15 rps on each 40-rps option, no queue. The slow option's 250 ms is past the 200 ms SLO,
+    so every one of its 15 × 600 requests is late and the other's none; accuracy is the mean of 0.7 and 0.8; both
+    VMs are billed 700 s."""
+    for method in ("fluid", "events"):
+        r = run(constant(30), two_options(250.0, 40.0), method=method)
+        assert r.violations == pytest.approx(15 * 600, rel=1e-9 if method == "fluid" else 0.02)
+        assert r.mean_accuracy == pytest.approx(0.75, rel=1e-9 if method == "fluid" else 0.01)
+        assert r.vm_cost_usd == pytest.approx(2 * 0.07)
+
+
+def test_each_option_overflows_its_own_excess():
+    """60 rps split evenly on two 20-rps options: each is 10 rps over and keeps a backlog of 20 × 0.15 = 3 requests
+    (its wait budget: SLO 200 ms − latency 50 ms), so Lambda takes 2 × (10 × 600 − 3): the two diversions add up."""
+    r = run(constant(60), two_options(50.0, 20.0, overflow=LAM))
+    assert r.overflow_requests == pytest.approx(2 * (10 * 600 - 3), abs=0.5)
+    assert r.mean_accuracy == pytest.approx((2 * (20 * 600 + 3) * 0.75 + 2 * (10 * 600 - 3) * 0.6) / 36000, rel=1e-6)
+
+
 def test_the_concurrency_limit_queues_lambda_requests():
     dep = deployment(vms=(), shares={LAM: 1.0})
     r = run(constant(30), dep, concurrency_limit=2)  # 2 / 0.1 s = 20 rps < 30 rps
