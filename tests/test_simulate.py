@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -175,6 +176,27 @@ def test_each_option_overflows_its_own_excess():
     r = run(constant(60), two_options(50.0, 20.0, overflow=LAM))
     assert r.overflow_requests == pytest.approx(2 * (10 * 600 - 3), abs=0.5)
     assert r.mean_accuracy == pytest.approx((2 * (20 * 600 + 3) * 0.75 + 2 * (10 * 600 - 3) * 0.6) / 36000, rel=1e-6)
+
+
+def test_request_by_request_the_options_overflow_together_and_the_router_splits_as_named():
+    """Events: both options' diversions reach Lambda (at least the fluid's 2 × (10 × 600 − 3): Poisson bunching
+    only adds). A weighted round robin sends exactly half of the 18,000 requests to the slow option, whatever the
+    seed; a random router draws them (binomial, sd 67)."""
+    r = run(constant(60), two_options(50.0, 20.0, overflow=LAM), method="events")
+    assert 2 * (10 * 600 - 3) <= r.overflow_requests == r.lambda_requests <= 1.1 * 2 * (10 * 600 - 3)
+    dep = two_options(250.0, 40.0)
+    split = {router: [replay(constant(30), dataclasses.replace(dep, router=router), SLO, PRICING, method="events",
+                             seed=seed).report.violations for seed in range(4)]
+             for router in ("weighted-round-robin", "random")}
+    assert all(abs(v - 9000) <= 1 for v in split["weighted-round-robin"])
+    assert all(abs(v - 9000) <= 5 * 67 for v in split["random"]) and len(set(split["random"])) > 1
+
+
+def test_fractional_counts_arrive_in_whole_requests_at_their_mean():
+    """0.5 requests a second: each second brings 0 or 1 (a coin), so the 1,000 unrouted seconds bring about 500
+    (sd 16), each one late."""
+    r = run(constant(0.5, seconds=2000), deployment(route_start=1000), method="events")
+    assert abs(r.unrouted_requests - 500) <= 5 * 16 and r.violations == r.unrouted_requests
 
 
 def test_the_concurrency_limit_queues_lambda_requests():
