@@ -95,34 +95,18 @@ def test_durations_beyond_a_year_are_refused_with_the_bound(text):
 TYPED = st.text(max_size=24) | st.from_regex(r"\s*[0-9.e+-]{1,8}\s*[a-zA-Z%]{0,4}\s*", fullmatch=True)
 
 
-@given(TYPED)
-def test_any_duration_text_parses_to_a_finite_bounded_value_or_says_why_in_one_line(text):
+@pytest.mark.parametrize("parse, high", [(parse_duration, 366 * 86400), (parse_size_mb, 1024.0 ** 3),
+                                         (parse_accuracy, 1.0)])
+@given(text=st.floats(allow_nan=True, allow_infinity=True).map(str) | TYPED)
+def test_any_typed_value_parses_into_its_bounds_or_says_why_in_one_line(parse, high, text):
+    """Durations (a year and a day), sizes (an exbibyte, in MB) and accuracies (a fraction): a typed newline is
+    shown escaped, never splitting the one-line error."""
     try:
-        value = parse_duration(text)
-    except HetplanError as exc:
-        assert "\n" not in str(exc)  # a typed newline is shown escaped, never splitting the one-line error
-        return
-    assert math.isfinite(value) and 0 < value <= 366 * 86400
-
-
-@given(TYPED)
-def test_any_size_text_parses_to_a_bounded_size_or_says_why_in_one_line(text):
-    try:
-        value = parse_size_mb(text)
+        value = parse(text)
     except HetplanError as exc:
         assert "\n" not in str(exc)
         return
-    assert math.isfinite(value) and 0 < value <= units.MAX_SIZE_MB
-
-
-@given(st.floats(allow_nan=True, allow_infinity=True).map(str) | TYPED)
-def test_any_accuracy_is_a_fraction_in_0_1_or_refused_in_one_line(text):
-    try:
-        value = parse_accuracy(text)
-    except HetplanError as exc:
-        assert "\n" not in str(exc)
-        return
-    assert math.isfinite(value) and 0 < value <= 1
+    assert math.isfinite(value) and 0 < value <= high
 
 
 @given(st.text(max_size=24))
