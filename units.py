@@ -98,7 +98,7 @@ def in_range(value, option: str, low: float, high: float, *, low_open: bool = Fa
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise HetplanError(f"cannot read {option} {str(value)!r}: write a number, e.g. {example}") from None
+        raise HetplanError(f"cannot read {option} {_quoted(value)}: write a number, e.g. {example}") from None
     above = number > low if low_open else number >= low
     below = number < high if high_open else number <= high
     if not (math.isfinite(number) and above and below):
@@ -167,7 +167,7 @@ def parse_factor(text: str, option: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise HetplanError(f"cannot read the factor {str(text)!r} of {option}: write a number such as 4 or 4x") from None
+        raise HetplanError(f"cannot read the factor {_quoted(text)} of {option}: write a number such as 4 or 4x") from None
     return positive(value, f"the factor of {option}", example="4")
 
 
@@ -177,5 +177,5 @@ def parse_fraction(text: str, option: str, high: float = 1.0) -> float:
     try:
         value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
     except ValueError:
-        raise HetplanError(f"cannot read {option} {str(text)!r}: write a fraction (0.2) or a percentage (20%)") from None
+        raise HetplanError(f"cannot read {option} {_quoted(text)}: write a fraction (0.2) or a percentage (20%)") from None
     return in_range(value, option, 0.0, high, low_open=True, example="0.2 or 20%")

@@ -7,10 +7,10 @@
 mutmut names a mutant by the module path it sees from the file path, and the tests import ``hetplan.…``:
 the repository root *is* the package, so mutmut cannot run in place. This script copies the tracked files
 into ``<staging>/hetplan/``, writes mutmut's configuration there (the module to mutate; everything else
-copied as is; the one test file, one process), runs ``mutmut run`` and prints the score and every
-surviving mutant's diff. The staging folder is temporary unless ``--keep``. Nothing in the repository is
-changed. Results are in ``tests/README.md``. Pick test files that run in seconds: mutmut re-runs the whole
-file for every mutant.
+copied as is; the one test file, narrowed by ``--select``; ``--jobs`` mutants at a time), runs ``mutmut run``
+and prints the score and every surviving mutant's diff. The staging folder is temporary unless ``--keep``. Nothing in the repository is
+changed. Results are in ``tests/README.md``. Pick tests that run in seconds (``--select`` leaves out the
+slow ones): mutmut re-runs them for every mutant.
 """
 
 from __future__ import annotations

@@ -99,7 +99,8 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
     info = h.getInfo()
     ms = highspy.HighsModelStatus
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    values = np.asarray(h.getSolution().col_value) if has_solution else None
+    solution = h.getSolution()
+    values = np.asarray(solution.col_value) if has_solution else None
     objective = info.objective_function_value if has_solution else None
     if opts.relax or not model.integer.any():  # an LP: its optimum is its own bound
         bound = objective if status == ms.kOptimal else None
@@ -115,8 +116,7 @@ def solve_highs(model: MilpModel, opts: SolveOptions) -> SolveResult:
         result_status = Status.NO_SOLUTION
     else:
         result_status = Status.ERROR
-    duals = (np.asarray(h.getSolution().row_dual) if opts.relax and status == ms.kOptimal
-             and h.getSolution().dual_valid else None)
+    duals = np.asarray(solution.row_dual) if opts.relax and status == ms.kOptimal and solution.dual_valid else None
     return SolveResult(result_status, "highs", values, objective, bound, seconds, h.modelStatusToString(status), duals)
 
 
