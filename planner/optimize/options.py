@@ -168,7 +168,9 @@ def build_options(profile: pd.DataFrame, instances: pd.DataFrame, serverless: Se
     profile = profile.assign(latency_ms=latency, latency_basis=basis)
     vm, vm_rejected = _vm_options(profile, instances, targets)
     lam, lam_rejected = _lambda_options(profile, serverless, targets)
-    rejected = pd.concat([vm_rejected, lam_rejected], ignore_index=True)
+    # an empty part would decide nothing about the columns' dtypes (pandas warns that this will change)
+    parts = [part for part in (vm_rejected, lam_rejected) if len(part)]
+    rejected = pd.concat(parts, ignore_index=True) if parts else vm_rejected
     return Options(vm=vm, lam=lam, rejected=rejected)
 
 
