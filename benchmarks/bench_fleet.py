@@ -30,6 +30,7 @@ from hetplan.planner.fleet.coupling import capped
 from hetplan.planner.fleet.spec import Fleet, Service, Shared
 from hetplan.planner.fleet.workflow import build_problems, plan_fleet
 from hetplan.planner.forecast.traces import load_trace
+from hetplan.planner.optimize.chunked import solve_by_chunks
 from hetplan.planner.optimize.solvers import SolveOptions, get_backend
 from hetplan.planner.optimize.workflow import PlanRequest
 
@@ -58,7 +59,7 @@ def run(count: int, windows: int, workers: int, folder: Path, time_limit_s: floa
     loose = Fleet(services, Shared(lambda_concurrency=1000, hours=hours))
     problems, rows = build_problems(loose, requests)
     started = time.perf_counter()
-    alone = [get_backend("highs")(p.model, SolveOptions(time_limit_s=time_limit_s, gap=gap)) for p in problems]
+    alone = [solve_by_chunks(p.model, "highs", SolveOptions(time_limit_s=time_limit_s, gap=gap)) for p in problems]
     alone_s = time.perf_counter() - started
     concurrency = sum(p.coupling[:windows] @ r.values for p, r in zip(problems, alone))
     limit = max(1, int(concurrency.max() / 2))
@@ -69,7 +70,7 @@ def run(count: int, windows: int, workers: int, folder: Path, time_limit_s: floa
     seconds = time.perf_counter() - started
     problems, rows = build_problems(fleet, requests)
     weights = np.array([p.weight for p in problems])
-    split = [get_backend("highs")(capped(p, rows.capacity * w / weights.sum()), SolveOptions(time_limit_s=time_limit_s, gap=gap))
+    split = [solve_by_chunks(capped(p, rows.capacity * w / weights.sum()), "highs", SolveOptions(time_limit_s=time_limit_s, gap=gap))
              for p, w in zip(problems, weights)]
     split_cost = sum(r.objective for r in split) if all(r.values is not None for r in split) else float("nan")
     s = outcome.solution

@@ -64,6 +64,24 @@ def test_the_bound_never_exceeds_the_optimum_and_the_plan_never_beats_it(solved)
     assert solution.bound >= exact.objective * 0.98
 
 
+def test_subproblems_solved_by_chunks_keep_the_bound_valid(solved, monkeypatch):
+    """Long services' subproblems are solved by chunks of windows (``optimize.chunked``); here chunks of 4 of the
+    12 windows: every round's Lagrangian value stays below the monolithic optimum, the plan fits the limits."""
+    from hetplan.planner.optimize import chunked
+
+    fleet, _, rows, exact, _, _ = solved
+    monkeypatch.setattr(chunked, "CHUNK_WINDOWS", 4)
+    calls = []
+    monkeypatch.setattr(chunked, "chunk_models", lambda *a, real=chunked.chunk_models: calls.append(1) or real(*a))
+    _, requests = fleet_and_requests()
+    solution = plan_fleet(fleet, requests, serial=True, gap=0.001, iterations=4).solution
+    assert calls  # the subproblems were cut
+    assert all(r["dual_value"] <= exact.objective + 1e-6 for r in solution.history if np.isfinite(r["dual_value"]))
+    assert solution.bound <= exact.objective + 1e-6 <= solution.cost + 2e-6
+    assert np.all(solution.usage <= rows.capacity + 1e-6)
+    assert solution.cost <= exact.objective * 1.05
+
+
 def test_lp_prices_are_the_fleet_lp_duals_and_bound_from_the_first_round(solved):
     """At the LP's optimal prices the relaxed subproblems add up to the LP optimum (strong duality: this checks the
     sign of HiGHS's duals), and the integer subproblems' Lagrangian value is at least that."""

@@ -135,20 +135,27 @@ def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: Sol
 
 def improve(problems: list[ServiceProblem], rows: SharedRows, solve_many: SolveMany, best: FleetSolution,
             pools: list[dict]) -> FleetSolution:
-    """One pass of block coordinate descent: each service in turn re-planned within what the others' chosen plans
-    leave of every shared row. Its current plan fits there, so no step raises the cost or breaks a limit."""
+    """One pass of block coordinate descent with every service at once: each re-planned within its chosen plan's use
+    of every shared row plus its weight's part of what the chosen plans leave unused. The parts add up to each
+    limit, so the new plans fit together, and each chosen plan fits its own part, so no service's cost rises. The
+    restricted master then picks the best combination of all the plans kept (it may hand one service's slack to
+    another, which the even split cannot)."""
+    weights = np.array([p.weight for p in problems], float)
+    slack = np.maximum(rows.capacity - best.usage, 0.0)
+    tasks = [(f"{problem.name}-improve", capped(problem, column.usage + slack * weight / weights.sum()), column.values)
+             for problem, column, weight in zip(problems, best.columns, weights)]
     columns = list(best.columns)
-    for s, problem in enumerate(problems):
-        others = sum((c.usage for c in columns if c.service != s), np.zeros(len(rows.capacity)))
-        result = solve_many([(f"{problem.name}-improve", capped(problem, rows.capacity - others), columns[s].values)])[0]
+    for s, result in enumerate(solve_many(tasks)):
         if result.values is None:
             continue
-        _keep(pools[s], problem, s, result.values)
+        _keep(pools[s], problems[s], s, result.values)
         candidate = pools[s][_key(result.values)]
-        if candidate.cost < columns[s].cost - 1e-12 and np.all(others + candidate.usage <= rows.capacity + 1e-7):
+        if candidate.cost < columns[s].cost - 1e-12:
             columns[s] = candidate
-    return FleetSolution(columns, float(sum(c.cost for c in columns)), -np.inf, 0, best.prices,
-                         np.sum([c.usage for c in columns], axis=0))
+    joint = FleetSolution(columns, float(sum(c.cost for c in columns)), -np.inf, 0, best.prices,
+                          np.sum([c.usage for c in columns], axis=0))
+    picked = master(pools, rows)
+    return picked if picked is not None and picked.cost < joint.cost else joint
 
 
 def _key(values: np.ndarray) -> bytes:

@@ -16,7 +16,7 @@ from hetplan.planner.fleet.coupling import ServiceProblem, SharedRows, aligned_w
 from hetplan.planner.fleet.decompose import ROUNDS, FleetSolution, lagrangian, lp_prices
 from hetplan.planner.fleet.spec import Fleet
 from hetplan.planner.optimize.plan import Plan, build_plan
-from hetplan.planner.optimize.solvers import SolveOptions, SolveResult, get_backend
+from hetplan.planner.optimize.solvers import SolveOptions, SolveResult
 from hetplan.planner.optimize.workflow import PlanRequest, prepare_plan, price_runtime
 
 BINDING = 0.999  # a shared row used to this fraction of its limit in some window binds
@@ -61,8 +61,11 @@ def _prepared(name: str, request: PlanRequest):
 
 
 def solve_task(name: str, model, start, solver: str, time_limit_s: float, gap: float) -> SolveResult:
-    """One subproblem (a Dask task): the service's priced or capped MILP, solved on one thread from ``start``."""
-    return get_backend(solver)(model, SolveOptions(time_limit_s=time_limit_s, gap=gap, threads=1, start=start))
+    """One subproblem (a Dask task): the service's priced or capped MILP, solved on one thread from ``start``; a long
+    horizon by chunks of windows (``optimize.chunked``: its bound stays a proven one, so the fleet's stays valid)."""
+    from hetplan.planner.optimize.chunked import solve_by_chunks
+
+    return solve_by_chunks(model, solver, SolveOptions(time_limit_s=time_limit_s, gap=gap, threads=1, start=start))
 
 
 @contextlib.contextmanager
