@@ -96,12 +96,12 @@ def priced(problem: ServiceProblem, prices: np.ndarray) -> MilpModel:
 
 
 def capped(problem: ServiceProblem, caps: np.ndarray) -> MilpModel:
-    """The service's MILP with G_s z_s ≤ caps added: its fair share of every shared limit (a feasible start)."""
+    """The service's MILP with G_s z_s ≤ caps added: its share of every shared limit (a start or a descent step)."""
     model = problem.model
     return dataclasses.replace(model, matrix=sp.vstack([model.matrix, problem.coupling], format="csr"),
                                row_lb=np.concatenate([model.row_lb, np.full(len(caps), -np.inf)]),
                                row_ub=np.concatenate([model.row_ub, caps]),
-                               row_blocks=model.row_blocks + [("fair-share", model.num_rows, len(caps), list(range(len(caps))))])
+                               row_blocks=model.row_blocks + [("shared-cap", model.num_rows, len(caps), list(range(len(caps))))])
 
 
 def monolithic(problems: list[ServiceProblem], rows: SharedRows) -> MilpModel:

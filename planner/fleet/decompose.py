@@ -15,8 +15,10 @@ The prices then move by subgradient steps (Polyak's rule towards the best fleet 
 λ ← max(0, λ + θ (U − L(λ)) g / ‖g‖²), θ halved when the bound stalls for three rounds. Every subproblem's plan is
 kept as a column; the restricted master picks one column per service (a small 0-1 MILP) with the least cost
 that respects every shared row: a feasible fleet plan, its cost the upper bound U. The start adds, per service, a
-plan solved within its fair share of each limit (its weight's part), so a feasible fleet plan exists from the
-first round whenever the fair shares admit one.
+plan solved within the LP's own split of each limit (its use of the row in the LP's solution, plus its weight's
+part of what the LP leaves unused): the caps add up to the limits, so those plans fit together, and the LP puts
+each service's share where its peaks are. When their integer plans do not fit the LP's split, the next round adds
+plans within fair shares (the weight's part of every limit).
 """
 
 from __future__ import annotations
@@ -64,32 +66,47 @@ def lp_prices(problems: list[ServiceProblem], rows: SharedRows, time_limit_s: fl
     """The shared rows' prices λ ≥ 0 at the optimum of the fleet's LP relaxation, and that LP's value (a bound on the
     fleet MILP). HiGHS's row dual of a binding upper row is ≤ 0 in a minimization: λ = −dual. Zero prices and no
     value if the LP is not solved within ``time_limit_s``."""
+    prices, value, _ = lp_start(problems, rows, time_limit_s)
+    return prices, value
+
+
+def lp_start(problems: list[ServiceProblem], rows: SharedRows, time_limit_s: float = 60.0):
+    """``lp_prices``, and each service's use of every shared row in the LP's solution (None without it): where the
+    LP would spend each limit, window by window, a better first split than fair shares when services peak apart."""
     from hetplan.planner.fleet.coupling import monolithic
     from hetplan.planner.optimize.solvers import SolveOptions, solve_highs
 
     result = solve_highs(monolithic(problems, rows), SolveOptions(time_limit_s=time_limit_s, relax=True))
     if result.row_duals is None or result.status != Status.OPTIMAL:
-        return np.zeros(len(rows.capacity)), None
-    return np.maximum(0.0, -result.row_duals[-len(rows.capacity):]), result.objective
+        return np.zeros(len(rows.capacity)), None, None
+    offsets = np.cumsum([0] + [p.model.num_vars for p in problems])
+    usage = [p.coupling @ result.values[a:b] for p, a, b in zip(problems, offsets, offsets[1:])]
+    return np.maximum(0.0, -result.row_duals[-len(rows.capacity):]), result.objective, usage
 
 
 def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: SolveMany, *, iterations: int = ROUNDS,
                gap: float = 0.01, on_round: Callable[[dict], None] | None = None,
-               start_prices: np.ndarray | None = None, lp_bound: float | None = None) -> FleetSolution:
+               start_prices: np.ndarray | None = None, lp_bound: float | None = None,
+               lp_usage: list[np.ndarray] | None = None) -> FleetSolution:
     """The fleet plan by Lagrangian relaxation (module docstring): within ``gap`` of the bound, or after ``iterations``.
-    ``start_prices``: the first round's prices (``lp_prices``), zero without them; ``lp_bound``: the fleet LP's value,
-    a bound from the start."""
+    ``start_prices``: the first round's prices (``lp_start``), zero without them; ``lp_bound``: the fleet LP's value,
+    a bound from the start; ``lp_usage``: each service's use of the shared rows in the LP, its first cap."""
     K = len(rows.capacity)
     prices = np.zeros(K) if start_prices is None else np.asarray(start_prices, float).copy()
     pools: list[dict[bytes, Column]] = [dict() for _ in problems]
     weights = np.array([p.weight for p in problems], float)
     shares = weights / weights.sum()
-    starts = [(f"{p.name}-fair-share", capped(p, rows.capacity * share), None) for p, share in zip(problems, shares)]
+    fair = [(f"{p.name}-fair-share", capped(p, rows.capacity * share), None) for p, share in zip(problems, shares)]
+    starts = fair
+    if lp_usage is not None:  # the LP's own split, its unused part shared out by weight (the caps add up to the limits)
+        slack = np.maximum(rows.capacity - np.sum(lp_usage, axis=0), 0.0)
+        starts = [(f"{p.name}-lp-share", capped(p, used + slack * share), None)
+                  for p, used, share in zip(problems, lp_usage, shares)]
     last: list = [None] * len(problems)  # each service's previous plan: feasible for its own rows, a warm start
     best_bound, best, theta, stalled, history = -np.inf if lp_bound is None else lp_bound, None, 1.0, 0, []
     for k in range(iterations):
         tasks = [(f"{p.name}-round-{k}", priced(p, prices), last[s]) for s, p in enumerate(problems)]
-        results = solve_many(tasks + (starts if k == 0 else []))
+        results = solve_many(tasks + starts)
         for s, result in enumerate(results[:len(problems)]):
             if result.status == Status.INFEASIBLE:
                 raise Infeasible(f"service {problems[s].name} has no plan even alone: relax its SLO or accuracy, "
@@ -105,6 +122,8 @@ def lagrangian(problems: list[ServiceProblem], rows: SharedRows, solve_many: Sol
         improved = value > best_bound + 1e-9 * max(1.0, abs(best_bound) if np.isfinite(best_bound) else 1.0)
         best_bound = max(best_bound, value)
         best = master(pools, rows) or best
+        # no fleet plan from the LP's split (the services' integer plans did not fit it): the fair shares next round
+        starts = fair if best is None and starts and starts is not fair else []
         if best is not None and k % IMPROVE_EVERY == 0:  # from the first round: the steps aim at a good plan's cost
             best = improve(problems, rows, solve_many, best, pools)
         used = sum(pools[s][_key(result.values)].usage for s, result in enumerate(results[:len(problems)])

@@ -13,7 +13,7 @@ import numpy as np
 
 from hetplan.planner import catalog
 from hetplan.planner.fleet.coupling import ServiceProblem, SharedRows, aligned_windows, coupling_matrix, service_model, shared_rows
-from hetplan.planner.fleet.decompose import ROUNDS, FleetSolution, lagrangian, lp_prices
+from hetplan.planner.fleet.decompose import ROUNDS, FleetSolution, lagrangian, lp_start
 from hetplan.planner.fleet.spec import Fleet
 from hetplan.planner.optimize.plan import Plan, build_plan
 from hetplan.planner.optimize.solvers import SolveOptions, SolveResult
@@ -106,9 +106,9 @@ def plan_fleet(fleet: Fleet, requests: list[PlanRequest], *, scheduler: str | No
     problems, rows = build_problems(fleet, requests)
     first = requests[0]
     sub_gap = min(first.gap, gap) / 4  # the subproblems' proven bounds (not their plans) make the fleet's bound
-    prices, lp_bound = lp_prices(problems, rows, first.time_limit_s)
+    prices, lp_bound, lp_usage = lp_start(problems, rows, first.time_limit_s)
     run = functools.partial(lagrangian, problems, rows, iterations=iterations, gap=gap, on_round=on_round,
-                            start_prices=prices, lp_bound=lp_bound)
+                            start_prices=prices, lp_bound=lp_bound, lp_usage=lp_usage)
     if serial:
         solution = run(serial_solver(first.solver, first.time_limit_s, sub_gap))
     else:
