@@ -275,18 +275,21 @@ def test_windows_keep_their_columns_when_sliced_or_narrowed():
     assert bare.slice(0, 2).capacity_rps is None and bare.select_vm(np.array([0])).overflow_cuts is None
 
 
-@pytest.mark.parametrize("price, lambda_cost", [(0.05, 2e-6), (0.05, 2e-5), (0.5, 2e-5)])
-def test_a_vm_dropped_before_it_could_boot_again_stays_down(price, lambda_cost):
-    """One VM serving at the start, batched (at least 10 req/s each): the first window brings too few requests to
-    fill its batches, so the VM is dropped there, and the next window starts before a new one could boot (400 s).
-    The MILP must serve it on Lambda, as the enumeration does, not bring the VM back (no-launch-before-ready)."""
+@pytest.mark.parametrize("price, lambda_cost, serving, first, boot", [
+    (0.05, 2e-6, 1, 5.0, 400.0), (0.05, 2e-5, 1, 5.0, 400.0), (0.5, 2e-5, 1, 5.0, 400.0), (0.05, 2e-5, 2, 15.0, 700.0)])
+def test_a_vm_dropped_before_it_could_boot_again_stays_down(price, lambda_cost, serving, first, boot):
+    """VMs serving at the start, batched (at least 10 req/s each): the first window brings too few requests to
+    fill all their batches, so some are dropped there, and the next windows start before a new one could boot.
+    The MILP must serve them on Lambda, as the enumeration does, not bring the VMs back (no-launch-before-ready)."""
     from hetplan.planner.optimize.options import Options
     from milp_cases import options, windows
 
     opts = options([{"model": "fast", "instance_type": "t0.large", "accuracy": 0.6, "price": price, "capacity": 60.0,
-                     "boot": 400.0}], [{"model": "fast", "memory_mb": 1024, "accuracy": 0.6, "cost": lambda_cost}])
+                     "boot": boot}], [{"model": "fast", "memory_mb": 1024, "accuracy": 0.6, "cost": lambda_cost}])
     opts = Options(vm=opts.vm.assign(min_rate_rps=10.0), lam=opts.lam, rejected=opts.rejected)
-    win, initial = windows([5.0, 50.0, 50.0]), {opts.vm.option[0]: 1}
-    expected = brute_force(opts, win, 0.0, 100.0, 0.0, initial)
-    model = build_model(win, opts, Limits(concurrency_limit=100.0, initial_vms=initial, horizon_start_s=0.0))
+    win, initial = windows([first, 100.0, 100.0]), {opts.vm.option[0]: serving}
+    expected = brute_force(opts, win, 0.0, 200.0, 0.0, initial)
+    model = build_model(win, opts, Limits(concurrency_limit=200.0, initial_vms=initial, horizon_start_s=0.0))
     assert solve_highs(model, SolveOptions(gap=1e-9)).objective == pytest.approx(expected, rel=1e-6)
+    unready = [f"no-launch-before-ready[{t},{opts.vm.option[0]}]" for t in range(1, 3) if t * 300.0 < boot]
+    assert [name for name in model.row_names() if name.startswith("no-launch")] == unready
