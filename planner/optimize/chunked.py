@@ -27,7 +27,7 @@ import numpy as np
 from hetplan.planner.optimize.matrix import MilpModel
 from hetplan.planner.optimize.solvers import SolveOptions, SolveResult, Status, get_backend
 
-CHUNK_WINDOWS = 120  # as the single-service decomposition (``solve.DEFAULT_CHUNK_WINDOWS``)
+CHUNK_WINDOWS = 120  # windows per chunk, here and in the single-service decomposition (``solve.py``)
 CHUNK_SHARE = 0.6    # of the time limit for the chunk solves; the rest completes and polishes the plan
 
 

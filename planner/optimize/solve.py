@@ -18,12 +18,12 @@ import time
 import numpy as np
 
 from hetplan.errors import HetplanError, Infeasible, SolverStopped
+from hetplan.planner.optimize.chunked import CHUNK_WINDOWS, chunk_spans
 from hetplan.planner.optimize.model import Limits, MilpModel, Windows, build_model, initial_counts, vms_needed
 from hetplan.planner.optimize.options import Options, Targets
 from hetplan.planner.optimize.plan import Plan, build_plan
 from hetplan.planner.optimize.solvers import DEFAULT_BACKEND, SolveOptions, SolveResult, Status, get_backend
 
-DEFAULT_CHUNK_WINDOWS = 120
 
 
 def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Limits, *, solver: str = DEFAULT_BACKEND,
@@ -37,7 +37,7 @@ def solve_plan(windows: Windows, options: Options, targets: Targets, limits: Lim
     lp = get_backend("highs")(model, SolveOptions(relax=True, time_limit_s=time_limit_s))  # HiGHS: the fast LP, always installed
     if lp.status == Status.INFEASIBLE:
         raise Infeasible(explain_infeasible(windows, options, targets, limits))
-    chunk = chunk_windows or DEFAULT_CHUNK_WINDOWS
+    chunk = chunk_windows or CHUNK_WINDOWS
     decompose = len(windows) > 2 * chunk and limits.budget_usd is None  # small horizons solve faster whole
     if decompose:
         result, method = _solve_decomposed(model, windows, options, limits, solver, time_limit_s, gap, chunk), "decomposed"
@@ -163,11 +163,7 @@ def _restricted_start(model: MilpModel, windows: Windows, options: Options, limi
 def _solve_decomposed(model: MilpModel, windows: Windows, options: Options, limits: Limits, solver: str,
                       time_limit_s: float, gap: float, chunk: int) -> SolveResult:
     started = time.perf_counter()
-    T = len(windows)
-    cuts = list(range(0, T, chunk))
-    if T - cuts[-1] < chunk // 2 and len(cuts) > 1:  # no tiny last chunk
-        cuts.pop()
-    spans = list(zip(cuts, cuts[1:] + [T]))
+    spans = chunk_spans(len(windows), chunk)  # no tiny last chunk
     chunk_model = _chunk_models(windows, options, limits)
     parts = [chunk_model(k, a, b) for k, (a, b) in enumerate(spans)]
     workers = min(len(parts), _cores())
