@@ -3,6 +3,7 @@
 Run:  python benchmarks/bench_fleet.py --small     (the test fleet, 3 services × 12 windows, against the monolithic MILP)
       python benchmarks/bench_fleet.py --services 1,5 --windows 288              (a day of 5-minute windows)
       python benchmarks/bench_fleet.py --services 1,5,10,50 --windows 2016 --workers 2   (a week: the issue's sizes)
+      python benchmarks/bench_fleet.py --services 10 --windows 2016 --rounds 2           (a week of ten, two rounds)
 
 Fleets are built from the shipped traces by documented transformations, so anyone can rebuild them:
 service i takes WITS (even i) or Berkeley (odd i, gaps interpolated), **tiled** end to end until it covers the
@@ -51,7 +52,7 @@ def service_trace(i: int, seconds: int, folder: Path) -> Path:
     return path
 
 
-def run(count: int, windows: int, workers: int, folder: Path, time_limit_s: float, gap: float) -> None:
+def run(count: int, windows: int, workers: int, folder: Path, time_limit_s: float, gap: float, rounds: int) -> None:
     hours = windows * WINDOW_S / 3600
     services = tuple(Service(f"s{i}", 0.2) for i in range(count))
     requests = [PlanRequest(slo_s=0.2, trace=service_trace(i, int(hours * 3600), folder), hours=hours, gaps="interpolate",
@@ -66,7 +67,7 @@ def run(count: int, windows: int, workers: int, folder: Path, time_limit_s: floa
     fleet = Fleet(services, Shared(lambda_concurrency=limit, hours=hours))
     requests = [r.__class__(**{**r.__dict__, "lambda_concurrency": limit}) for r in requests]
     started = time.perf_counter()
-    outcome = plan_fleet(fleet, requests, workers=workers, serial=workers == 0, gap=gap)
+    outcome = plan_fleet(fleet, requests, workers=workers, serial=workers == 0, gap=gap, iterations=rounds)
     seconds = time.perf_counter() - started
     problems, rows = build_problems(fleet, requests)
     weights = np.array([p.weight for p in problems])
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Dask workers (0: one after another, no Dask)")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per subproblem")
     parser.add_argument("--gap", type=float, default=0.02)
+    parser.add_argument("--rounds", type=int, default=20, help="Lagrangian rounds at most (hetplan solve --fleet: 20)")
     parser.add_argument("--small", action="store_true", help="the test fleet against the monolithic MILP, then stop")
     args = parser.parse_args()
     if args.small:
@@ -116,7 +118,7 @@ def main() -> None:
           f"{'bound $':>9s} {'gap':>6s} {'alone $':>9s} {'alone limit':>12s} {'split $':>9s} {'alone s':>7s}")
     with tempfile.TemporaryDirectory() as folder:
         for count in (int(c) for c in args.services.split(",")):
-            run(count, args.windows, args.workers, Path(folder), args.time_limit, args.gap)
+            run(count, args.windows, args.workers, Path(folder), args.time_limit, args.gap, args.rounds)
 
 
 if __name__ == "__main__":
