@@ -86,10 +86,10 @@ def test_lp_prices_are_the_fleet_lp_duals_and_bound_from_the_first_round(solved)
     """At the LP's optimal prices the relaxed subproblems add up to the LP optimum (strong duality: this checks the
     sign of HiGHS's duals), and the integer subproblems' Lagrangian value is at least that."""
     from hetplan.planner.fleet.coupling import priced
-    from hetplan.planner.fleet.decompose import lp_prices, lp_start
+    from hetplan.planner.fleet.decompose import lp_start
 
     _, problems, rows, exact, _, outcome = solved
-    prices, lp_value = lp_prices(problems, rows)
+    prices, lp_value, usage = lp_start(problems, rows)
     assert np.all(prices >= 0) and prices.max() > 0 and lp_value <= exact.objective + 1e-9
     highs = get_backend("highs")
     relaxed = sum(highs(priced(p, prices), SolveOptions(relax=True)).objective for p in problems)
@@ -98,7 +98,6 @@ def test_lp_prices_are_the_fleet_lp_duals_and_bound_from_the_first_round(solved)
     assert lp_value - 1e-9 <= first_round["dual_value"] <= exact.objective + 1e-6
     # the LP's split of the limits (the first caps): within every limit, and exactly at it where a row has a price
     # (complementary slackness), so the caps built from it add up to the limits
-    _, _, usage = lp_start(problems, rows)
     total = np.sum(usage, axis=0)
     assert np.all(total <= rows.capacity + 1e-6)
     np.testing.assert_allclose(total[prices > 1e-9], rows.capacity[prices > 1e-9], rtol=1e-6)

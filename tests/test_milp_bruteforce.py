@@ -34,19 +34,19 @@ def window_cost(opts, win, t, counts, accuracy, concurrency, overflow=None):
     star = lam.set_index("option").loc[overflow] if overflow else None
     busy = overflow is not None and (τ.max() + star.latency_ms / 1000) * peak > concurrency
     # columns: x (V), f (Λ), v (V, with overflow), w (V, where the limit could bind)
-    blocks = 2 + (overflow is not None) + busy
-    width = V + Λ + (blocks - 2) * V
+    width = V + Λ + V * (overflow is not None) + V * busy
     x, f, v, w = slice(0, V), slice(V, V + Λ), slice(V + Λ, 2 * V + Λ), slice(2 * V + Λ, 3 * V + Λ)
-    cost, acc = np.zeros(width), np.zeros(width)
+    cost, acc, usage = np.zeros(width), np.zeros(width), np.zeros(width)
     cost[f] = lam.cost_per_request_usd.to_numpy() * share * win.duration_s[t]
     acc[x], acc[f] = vm.accuracy.to_numpy(), lam.accuracy.to_numpy()
-    usage = np.zeros(width)
     usage[f] = τ * peak / demand
-    a_ub, b_ub = [-acc, usage], [-accuracy * demand, concurrency]
     if overflow is not None:
         cost[v] = star.cost_per_request_usd * share * win.duration_s[t]
         acc[v] = star.accuracy - vm.accuracy.to_numpy()
-        a_ub[0] = -acc
+    if busy:
+        usage[w] = star.latency_ms / 1000
+    a_ub, b_ub = [-acc, usage], [-accuracy * demand, concurrency]
+    if overflow is not None:
         cuts = win.overflow_cuts
         for o in range(V):
             for variable, icpt, slope in ((v, cuts.intercept, cuts.slope), (w, cuts.peak_intercept, cuts.peak_slope)):
@@ -61,8 +61,6 @@ def window_cost(opts, win, t, counts, accuracy, concurrency, overflow=None):
             row[v.start + o], row[o] = 1.0, -1.0  # v_o ≤ x_o
             a_ub.append(row)
             b_ub.append(0.0)
-        if busy:
-            a_ub[1][w] = star.latency_ms / 1000
     equal = np.zeros((1, width))
     equal[0, : V + Λ] = 1.0
     bounds = [(fill[o] * n[o], capacity[o] * n[o]) for o in range(V)] + [(0, None)] * (width - V)

@@ -5,7 +5,7 @@ Why the bound is valid. For prices λ ≥ 0 on the shared rows Σ_s G_s z_s ≤ 
 = L(λ). The minimum over X_s is replaced by the solver's proven lower bound of service s's priced MILP (never
 above it), so the sum is still ≤ the fleet optimum: ``bound`` = max_k L(λ_k) is a lower bound on every fleet plan.
 
-The prices start at the optimal duals of the shared rows in the fleet's LP relaxation (``lp_prices``; zero if the
+The prices start at the optimal duals of the shared rows in the fleet's LP relaxation (``lp_start``; zero if the
 LP is not solved in time). At those prices the relaxed subproblems add up to the LP's optimum, and an integer
 subproblem's minimum is at least its relaxation's, so L(λ_LP) ≥ the LP bound from the first round: a start the
 subgradient steps cannot match in their round budget (the 3-service test fleet: bound 0.5% below the optimum
@@ -62,17 +62,11 @@ class FleetSolution:
         return max(0.0, (self.cost - self.bound) / abs(self.cost)) if self.cost else 0.0
 
 
-def lp_prices(problems: list[ServiceProblem], rows: SharedRows, time_limit_s: float = 60.0) -> tuple[np.ndarray, float | None]:
-    """The shared rows' prices λ ≥ 0 at the optimum of the fleet's LP relaxation, and that LP's value (a bound on the
-    fleet MILP). HiGHS's row dual of a binding upper row is ≤ 0 in a minimization: λ = −dual. Zero prices and no
-    value if the LP is not solved within ``time_limit_s``."""
-    prices, value, _ = lp_start(problems, rows, time_limit_s)
-    return prices, value
-
-
 def lp_start(problems: list[ServiceProblem], rows: SharedRows, time_limit_s: float = 60.0):
-    """``lp_prices``, and each service's use of every shared row in the LP's solution (None without it): where the
-    LP would spend each limit, window by window, a better first split than fair shares when services peak apart."""
+    """From the fleet's LP relaxation: the shared rows' prices λ ≥ 0 at its optimum (HiGHS's row dual of a binding
+    upper row is ≤ 0 in a minimization: λ = −dual), its value (a bound on the fleet MILP), and each service's use of
+    every shared row in its solution (where the LP would spend each limit, window by window: a better first split
+    than fair shares when services peak apart). Zero prices and no value or use if the LP is not solved in time."""
     from hetplan.planner.fleet.coupling import monolithic
     from hetplan.planner.optimize.solvers import SolveOptions, solve_highs
 

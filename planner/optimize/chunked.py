@@ -110,12 +110,10 @@ def solve_by_chunks(model: MilpModel, solver: str, opts: SolveOptions, chunk: in
 
 def _complete(model: MilpModel, stitched: np.ndarray, solver: str, time_limit_s: float) -> np.ndarray | None:
     """The chunk plans' integer values fixed, every continuous variable re-solved on the whole model (one LP)."""
-    fixed = np.round(stitched)
+    fixed = np.round(stitched)  # the chunk solves kept every variable within its bounds
     lb, ub = model.lb.copy(), model.ub.copy()
     lb[model.integer], ub[model.integer] = fixed[model.integer], fixed[model.integer]
-    if np.any(lb > ub + 1e-9):
-        return None
-    lp = dataclasses.replace(model, lb=lb, ub=np.maximum(ub, lb), integer=np.zeros(model.num_vars, bool))
+    lp = dataclasses.replace(model, lb=lb, ub=ub, integer=np.zeros(model.num_vars, bool))
     result = get_backend("highs")(lp, SolveOptions(relax=True, time_limit_s=max(time_limit_s, 1.0)))
     if result.values is None or result.status != Status.OPTIMAL:
         return None
